@@ -1,0 +1,157 @@
+//! Directory-relative file helpers on `OwnedFd`s (rustix *at syscalls).
+
+use crate::{IoContext, Result};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// Opens a directory relative to `dir`.
+pub fn open_dir_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at(shown)
+}
+
+/// Opens a directory by path.
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at(path)
+}
+
+/// Creates a directory (mode 0755) unless it exists.
+pub fn ensure_dir_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<()> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e).at(shown),
+    }
+}
+
+/// Reads a whole file relative to `dir`; `Ok(None)` when it does not exist.
+pub fn read_file_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<Option<Vec<u8>>> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e).at(shown),
+    };
+    let mut buf = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut buf).at(shown)?;
+    Ok(Some(buf))
+}
+
+/// Whether `name` exists relative to `dir` (without following a final symlink).
+pub fn exists_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<bool> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(e).at(shown),
+    }
+}
+
+/// A name for a temporary file that no other writer, thread or process, will pick.
+pub fn unique_tmp_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Replaces `name` in `dir` with `data` atomically: temp file, optional fsync, rename, and
+/// (with `sync`) an fsync of the directory so the rename itself is durable.
+pub fn replace_file_at(
+    dir: impl AsFd,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+    sync: bool,
+    shown: &Path,
+) -> Result<()> {
+    let dir = dir.as_fd();
+    let tmp = unique_tmp_name(".tmp-");
+    let fd = rustix::fs::openat(
+        dir,
+        &tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .at(shown)?;
+    let result = (|| {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).at(shown)?;
+        write_all(&fd, data).at(shown)?;
+        if sync {
+            rustix::fs::fsync(&fd).at(shown)?;
+        }
+        rustix::fs::renameat(dir, &tmp, dir, name).at(shown)?;
+        if sync {
+            rustix::fs::fsync(dir).at(shown)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+    }
+    result
+}
+
+/// Writes all of `data` to `fd`.
+pub fn write_all(fd: impl AsFd, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::write(&fd, data) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Lists the names in a directory (without `.` and `..`).
+pub fn list_dir(dir: impl AsFd, shown: &Path) -> Result<Vec<(String, rustix::fs::FileType)>> {
+    let fd = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at(shown)?;
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&fd).at(shown)? {
+        let entry = entry.at(shown)?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        match std::str::from_utf8(name) {
+            Ok(n) => out.push((n.to_string(), entry.file_type())),
+            Err(_) => {
+                return Err(crate::Error::invalid(
+                    shown.join(String::from_utf8_lossy(name).as_ref()),
+                    "Invalid UTF-8 in filename",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

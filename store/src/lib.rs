@@ -1,0 +1,36 @@
+//! rostree-store: an OSTree 2022.7 compatible repository.
+//!
+//! Objects, formats, refs, commit, checkout, diff, fsck and prune; no FUSE or CLI code.
+//!
+//! Error policy: every fallible API returns [`Error`], a `thiserror` enum whose variants name
+//! the path, ref or object concerned. Bytes read from disk or the network are untrusted: they
+//! are validated before use and yield [`Error::Corrupt`], never a panic.
+
+pub mod checkout;
+pub mod checksum;
+pub mod commit;
+pub mod config;
+pub mod content;
+pub mod diff;
+mod error;
+pub mod format;
+pub mod fsck;
+mod fsutil;
+pub mod ghash;
+pub mod gvariant;
+pub mod lock;
+pub mod mtree;
+pub mod object;
+pub mod prune;
+pub mod read;
+pub mod refs;
+pub mod repo;
+pub mod transaction;
+pub mod xattr;
+
+pub use checksum::ObjectId;
+pub use error::{Error, IoContext, Result, io_message};
+pub use object::ObjectType;
+pub use read::TreeEntry;
+pub use repo::{Repo, RepoMode};
+pub use transaction::{ContentSource, Transaction};

@@ -1,0 +1,68 @@
+//! Object types and their file suffixes.
+
+use std::fmt;
+
+/// The kinds of object a repository stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectType {
+    /// File content with its metadata (`.file`, `.filez` in archive repos).
+    File,
+    /// A directory listing (`.dirtree`).
+    DirTree,
+    /// A directory's owner, mode and xattrs (`.dirmeta`).
+    DirMeta,
+    /// A commit (`.commit`).
+    Commit,
+    /// A marker left where a commit was deleted (`.commit-tombstone`).
+    TombstoneCommit,
+    /// Detached commit metadata such as signatures (`.commitmeta`).
+    CommitMeta,
+}
+
+impl ObjectType {
+    /// All types, in the order ostree numbers them.
+    pub const ALL: [ObjectType; 6] = [
+        ObjectType::File,
+        ObjectType::DirTree,
+        ObjectType::DirMeta,
+        ObjectType::Commit,
+        ObjectType::TombstoneCommit,
+        ObjectType::CommitMeta,
+    ];
+
+    /// The loose-object suffix (for `File`, the one of bare repos).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ObjectType::File => "file",
+            ObjectType::DirTree => "dirtree",
+            ObjectType::DirMeta => "dirmeta",
+            ObjectType::Commit => "commit",
+            ObjectType::TombstoneCommit => "commit-tombstone",
+            ObjectType::CommitMeta => "commitmeta",
+        }
+    }
+
+    /// The type a suffix names; `filez` is the archive form of `File`.
+    pub fn from_suffix(s: &str) -> Option<Self> {
+        Some(match s {
+            "file" | "filez" => ObjectType::File,
+            "dirtree" => ObjectType::DirTree,
+            "dirmeta" => ObjectType::DirMeta,
+            "commit" => ObjectType::Commit,
+            "commit-tombstone" => ObjectType::TombstoneCommit,
+            "commitmeta" => ObjectType::CommitMeta,
+            _ => return None,
+        })
+    }
+
+    /// Whether objects of this type are GVariant metadata (not file content).
+    pub fn is_meta(self) -> bool {
+        self != ObjectType::File
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.suffix())
+    }
+}
