@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need (the `ostree` oracle, attr tools), then
+# runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ostree >/dev/null || need+=(ostree)
+command -v setfattr >/dev/null || need+=(attr)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo test --workspace --release 2>&1
