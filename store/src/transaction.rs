@@ -14,6 +14,7 @@ use crate::lock::{LockKind, RepoLock};
 use crate::repo::{Repo, RepoMode};
 use crate::{Error, IoContext, ObjectId, ObjectType, Result, xattr};
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, Timestamps};
 use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
@@ -451,21 +452,29 @@ impl<'r> Transaction<'r> {
         }
         let objdir = self.repo.path().join("objects");
         let dirs: Vec<u8> = self.stage_dirs.lock().iter().copied().collect();
-        for byte in &dirs {
-            let name = format!("{byte:02x}");
-            let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
-            fsutil::ensure_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-            let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-            for (file, _) in fsutil::list_dir(&sub, &self.stage_path(&name))? {
-                rustix::fs::renameat(&sub, file.as_str(), &dest, file.as_str())
-                    .at(objdir.join(&name).join(&file))?;
+        // Move every staged object into place (in parallel: renames are the slow part),
+        // then make the renames durable with one fsync per object folder.
+        let dests: Vec<OwnedFd> = dirs
+            .par_iter()
+            .map(|byte| -> Result<OwnedFd> {
+                let name = format!("{byte:02x}");
+                let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
+                fsutil::ensure_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+                let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+                for (file, _) in fsutil::list_dir(&sub, &self.stage_path(&name))? {
+                    rustix::fs::renameat(&sub, file.as_str(), &dest, file.as_str())
+                        .at(objdir.join(&name).join(&file))?;
+                }
+                Ok(dest)
+            })
+            .collect::<Result<_>>()?;
+        if self.fsync {
+            dests
+                .par_iter()
+                .try_for_each(|d| rustix::fs::fsync(d).at(&objdir))?;
+            if !dirs.is_empty() {
+                rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
             }
-            if self.fsync {
-                rustix::fs::fsync(&dest).at(objdir.join(&name))?;
-            }
-        }
-        if self.fsync && !dirs.is_empty() {
-            rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
         }
         let refs = std::mem::take(&mut *self.refs.lock());
         for (remote, name, target) in refs {

@@ -1,0 +1,154 @@
+//! Side-by-side benchmark: rostree vs the `ostree` oracle on the same generated tree, same
+//! disk, same settings, in one run. Prints each operation's best-of-N times and the ratio
+//! (ostree time / rostree time: above 1 means rostree is faster).
+//!
+//! Run with `cargo bench --bench compare` (env `ROSTREE_BENCH_FILES`, default 20000, and
+//! `ROSTREE_BENCH_RUNS`, default 3).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A deterministic tree: `files` files in nested folders, ~6 KB average (~120 MB at 20,000),
+/// half text-like (compressible), half noise, some symlinks and executables.
+fn generate_tree(root: &Path, files: usize) {
+    let mut state: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..files {
+        let dir = root.join(format!("usr/share/d{:03}/s{:02}", i % 400, (i / 400) % 10));
+        std::fs::create_dir_all(&dir).unwrap();
+        let size = (next() % 12_000) as usize;
+        let data: Vec<u8> = if i % 2 == 0 {
+            let line = format!("line {i} of a text-like file in the benchmark tree\n");
+            line.as_bytes().iter().cycle().take(size).copied().collect()
+        } else {
+            (0..size).map(|_| next() as u8).collect()
+        };
+        let path = dir.join(format!("f{i}"));
+        std::fs::write(&path, data).unwrap();
+        if i % 10 == 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        if i % 50 == 0 {
+            let _ = std::os::unix::fs::symlink(format!("f{i}"), dir.join(format!("l{i}")));
+        }
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn drop_caches() {
+    let _ = Command::new("sync").status();
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+}
+
+/// Times `op` `runs` times after `setup`, returning the best.
+fn best_of(runs: usize, mut setup: impl FnMut(), mut op: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            setup();
+            let t = Instant::now();
+            op();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn tool(bin: &str, repo: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg(format!("--repo={}", repo.display()));
+    c
+}
+
+fn main() {
+    let files = env_num("ROSTREE_BENCH_FILES", 20_000);
+    let runs = env_num("ROSTREE_BENCH_RUNS", 3);
+    let rostree = PathBuf::from(env!("CARGO_BIN_EXE_rostree"));
+    let rostree = rostree.to_str().unwrap();
+    let ostree = "ostree";
+    let base = std::env::temp_dir().join("rostree-bench");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let tree = base.join("tree");
+    generate_tree(&tree, files);
+    println!("tree: {files} files in {}", tree.display());
+    println!("{:<28} {:>12} {:>12} {:>8}", "operation", "ostree", "rostree", "ratio");
+
+    let mut report = |name: &str, t_ostree: Duration, t_rostree: Duration| {
+        println!(
+            "{name:<28} {:>10.3} s {:>10.3} s {:>7.2}x",
+            t_ostree.as_secs_f64(),
+            t_rostree.as_secs_f64(),
+            t_ostree.as_secs_f64() / t_rostree.as_secs_f64()
+        );
+    };
+
+    for mode in ["bare-user", "archive"] {
+        let mut times = Vec::new();
+        for bin in [ostree, rostree] {
+            let repo = base.join(format!("commit-{mode}"));
+            let t = best_of(
+                runs,
+                || {
+                    let _ = std::fs::remove_dir_all(&repo);
+                    run(tool(bin, &repo).args(["init", &format!("--mode={mode}")]));
+                },
+                || run(tool(bin, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()])),
+            );
+            times.push(t);
+        }
+        report(&format!("commit ({mode})"), times[0], times[1]);
+    }
+
+    // Checkout -U and fsck run on one bare-user repo written by ostree.
+    let repo = base.join("shared");
+    run(tool(ostree, &repo).args(["init", "--mode=bare-user"]));
+    run(tool(ostree, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()]));
+    let mut times = Vec::new();
+    for bin in [ostree, rostree] {
+        let dest = base.join("checkout");
+        times.push(best_of(
+            runs,
+            || {
+                let _ = std::fs::remove_dir_all(&dest);
+            },
+            || run(tool(bin, &repo).args(["checkout", "-U", "main", dest.to_str().unwrap()])),
+        ));
+    }
+    report("checkout -U (bare-user)", times[0], times[1]);
+
+    for mode in ["bare-user", "archive"] {
+        let repo = base.join(format!("fsck-{mode}"));
+        run(tool(ostree, &repo).args(["init", &format!("--mode={mode}")]));
+        run(tool(ostree, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()]));
+        let mut times = Vec::new();
+        for bin in [ostree, rostree] {
+            times.push(best_of(runs, || {}, || run(tool(bin, &repo).arg("fsck"))));
+        }
+        report(&format!("fsck ({mode}, warm)"), times[0], times[1]);
+        let mut times = Vec::new();
+        for bin in [ostree, rostree] {
+            times.push(best_of(runs, drop_caches, || run(tool(bin, &repo).arg("fsck"))));
+        }
+        report(&format!("fsck ({mode}, cold)"), times[0], times[1]);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
