@@ -10,7 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A deterministic tree: `files` files in nested folders, ~6 KB average (~120 MB at 20,000),
@@ -90,7 +93,10 @@ fn main() {
     let tree = base.join("tree");
     generate_tree(&tree, files);
     println!("tree: {files} files in {}", tree.display());
-    println!("{:<28} {:>12} {:>12} {:>8}", "operation", "ostree", "rostree", "ratio");
+    println!(
+        "{:<28} {:>12} {:>12} {:>8}",
+        "operation", "ostree", "rostree", "ratio"
+    );
 
     let mut report = |name: &str, t_ostree: Duration, t_rostree: Duration| {
         println!(
@@ -146,7 +152,9 @@ fn main() {
         report(&format!("fsck ({mode}, warm)"), times[0], times[1]);
         let mut times = Vec::new();
         for bin in [ostree, rostree] {
-            times.push(best_of(runs, drop_caches, || run(tool(bin, &repo).arg("fsck"))));
+            times.push(best_of(runs, drop_caches, || {
+                run(tool(bin, &repo).arg("fsck"))
+            }));
         }
         report(&format!("fsck ({mode}, cold)"), times[0], times[1]);
     }

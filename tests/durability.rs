@@ -9,9 +9,17 @@ use std::time::Duration;
 
 fn fsck_clean(repo: &std::path::Path) {
     let ours = rostree(repo, &["fsck"]);
-    assert!(ours.ok().contains("no errors found"), "rostree fsck: {}", ours.stderr());
+    assert!(
+        ours.ok().contains("no errors found"),
+        "rostree fsck: {}",
+        ours.stderr()
+    );
     let theirs = ostree(repo, &["fsck"]);
-    assert!(theirs.ok().contains("no errors found"), "ostree fsck: {}", theirs.stderr());
+    assert!(
+        theirs.ok().contains("no errors found"),
+        "ostree fsck: {}",
+        theirs.stderr()
+    );
 }
 
 #[test]
@@ -19,27 +27,51 @@ fn commit_killed_at_many_points_leaves_old_or_new_state() {
     let dir = tempdir();
     let tree = dir.path().join("t");
     for i in 0..1500 {
-        write(&tree.join(format!("d{}/f{i}", i % 30)), format!("content {i}\n").repeat(20).as_bytes());
+        write(
+            &tree.join(format!("d{}/f{i}", i % 30)),
+            format!("content {i}\n").repeat(20).as_bytes(),
+        );
     }
     for mode in ["bare-user", "archive"] {
         let repo = dir.path().join(format!("repo-{mode}"));
         rostree(&repo, &["init", &format!("--mode={mode}")]).ok();
-        let first = rostree(&repo, &["commit", "-b", "main", "-s", "base", tree.to_str().unwrap()]).ok();
+        let first = rostree(
+            &repo,
+            &["commit", "-b", "main", "-s", "base", tree.to_str().unwrap()],
+        )
+        .ok();
         let mut old = first.trim().to_string();
         let mut outcomes = (0, 0);
         for round in 0..16u64 {
             // Change a few files so each round has new objects to write.
-            write(&tree.join(format!("d{}/f{round}", round % 30)), format!("round {round}\n").as_bytes());
-            write(&tree.join(format!("new/{round}")), format!("new {round}\n").as_bytes());
+            write(
+                &tree.join(format!("d{}/f{round}", round % 30)),
+                format!("round {round}\n").as_bytes(),
+            );
+            write(
+                &tree.join(format!("new/{round}")),
+                format!("new {round}\n").as_bytes(),
+            );
             let mut child = Command::new(rostree_bin())
-                .args([&format!("--repo={}", repo.display()), "commit", "-b", "main", "-s", "round", tree.to_str().unwrap()])
+                .args([
+                    &format!("--repo={}", repo.display()),
+                    "commit",
+                    "-b",
+                    "main",
+                    "-s",
+                    "round",
+                    tree.to_str().unwrap(),
+                ])
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
             std::thread::sleep(Duration::from_millis(round * round));
             let _ = child.kill();
             let status = child.wait().unwrap();
-            let now = rostree(&repo, &["rev-parse", "main"]).ok().trim().to_string();
+            let now = rostree(&repo, &["rev-parse", "main"])
+                .ok()
+                .trim()
+                .to_string();
             if status.success() {
                 assert_ne!(now, old, "a finished commit moved the ref");
                 outcomes.1 += 1;
@@ -53,10 +85,24 @@ fn commit_killed_at_many_points_leaves_old_or_new_state() {
             fsck_clean(&repo);
             old = now;
         }
-        assert!(outcomes.0 > 0, "no round was killed before completing: {outcomes:?}");
+        assert!(
+            outcomes.0 > 0,
+            "no round was killed before completing: {outcomes:?}"
+        );
         // The next commit completes and removes what the killed ones left in tmp/.
         write(&tree.join("final"), b"final");
-        rostree(&repo, &["commit", "-b", "main", "-s", "final", tree.to_str().unwrap()]).ok();
+        rostree(
+            &repo,
+            &[
+                "commit",
+                "-b",
+                "main",
+                "-s",
+                "final",
+                tree.to_str().unwrap(),
+            ],
+        )
+        .ok();
         let leftovers: Vec<_> = std::fs::read_dir(repo.join("tmp"))
             .unwrap()
             .filter_map(|e| e.ok())
@@ -79,7 +125,13 @@ fn concurrent_commits_to_different_branches_both_land() {
             write(&tree.join(format!("f{i}")), format!("{b}-{i}").as_bytes());
         }
         let child = Command::new(rostree_bin())
-            .args([&format!("--repo={}", repo.display()), "commit", "-b", &format!("branch{b}"), tree.to_str().unwrap()])
+            .args([
+                &format!("--repo={}", repo.display()),
+                "commit",
+                "-b",
+                &format!("branch{b}"),
+                tree.to_str().unwrap(),
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -89,20 +141,41 @@ fn concurrent_commits_to_different_branches_both_land() {
     // Also run one with ostree at the same time as ours.
     let tree = dir.path().join("t0");
     let ostree_child = Command::new(oracle())
-        .args([&format!("--repo={}", repo.display()), "commit", "-b", "from-ostree", tree.to_str().unwrap()])
+        .args([
+            &format!("--repo={}", repo.display()),
+            "commit",
+            "-b",
+            "from-ostree",
+            tree.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     let ours = Command::new(rostree_bin())
-        .args([&format!("--repo={}", repo.display()), "commit", "-b", "from-rostree", tree.to_str().unwrap()])
+        .args([
+            &format!("--repo={}", repo.display()),
+            "commit",
+            "-b",
+            "from-rostree",
+            tree.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(ostree_child.wait_with_output().unwrap().status.success());
     assert!(ours.status.success());
     for (b, child) in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "branch{b}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "branch{b}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert_eq!(rostree(&repo, &["rev-parse", &format!("branch{b}")]).ok().trim(), id);
+        assert_eq!(
+            rostree(&repo, &["rev-parse", &format!("branch{b}")])
+                .ok()
+                .trim(),
+            id
+        );
     }
     fsck_clean(&repo);
 }

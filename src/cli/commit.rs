@@ -8,6 +8,7 @@ use rostree_store::format::{Commit, metadata_value};
 use rostree_store::ghash::ghash_order;
 use rostree_store::gvariant::{Type, Value, text};
 use rostree_store::mtree::MutableTree;
+use rostree_store::tar_import::write_tar;
 use rostree_store::{ObjectId, RepoMode, Transaction};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,9 +46,12 @@ pub struct Args {
     /// Start from the given commit as a base (no modifiers apply).
     #[arg(long, value_name = "REV")]
     base: Option<String>,
-    /// Overlay the given argument as a tree: dir=PATH or ref=COMMIT.
-    #[arg(long, value_name = "dir=PATH|ref=COMMIT")]
+    /// Overlay the given argument as a tree: dir=PATH, tar=TARFILE or ref=COMMIT.
+    #[arg(long, value_name = "dir=PATH|tar=TARFILE|ref=COMMIT")]
     tree: Vec<String>,
+    /// When loading tar archives, automatically create parent directories as needed.
+    #[arg(long)]
+    tar_autocreate_parents: bool,
     /// Add a key/value pair to metadata.
     #[arg(long, value_name = "KEY=VALUE")]
     add_metadata_string: Vec<String>,
@@ -268,6 +272,7 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("Missing type in tree specification '{spec}'"))?;
         let layer = match kind {
             "dir" => write_directory(&tx, Path::new(arg), &filter)?,
+            "tar" => write_tar(&tx, Path::new(arg), &filter, args.tar_autocreate_parents)?,
             "ref" => {
                 let c = repo.read_commit(&repo.resolve_rev(arg)?)?;
                 MutableTree::from_stored(c.root_tree, c.root_meta)

@@ -94,7 +94,7 @@ impl CommitFilter {
     }
 
     /// Applies the modifier to a file's or directory's metadata.
-    fn apply(
+    pub(crate) fn apply(
         &self,
         relpath: &str,
         uid: &mut u32,

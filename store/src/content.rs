@@ -54,8 +54,8 @@ impl ContentBody {
     }
 }
 
-/// Parses the `user.ostreemeta` xattr value.
-pub(crate) fn parse_ostreemeta(data: &[u8]) -> Result<(u32, u32, u32, Xattrs), String> {
+/// Parses the `user.ostreemeta` xattr value: (uid, gid, mode, xattrs).
+pub fn parse_ostreemeta(data: &[u8]) -> Result<(u32, u32, u32, Xattrs), String> {
     let v = Value::from_bytes(&OSTREEMETA_TYPE, data).map_err(|e| e.to_string())?;
     let items = v.items().ok_or("not a tuple")?;
     let num = |v: &Value| match v {

@@ -31,6 +31,12 @@ pub fn parse_refspec(spec: &str) -> Result<(Option<&str>, &str)> {
     Ok((remote, name))
 }
 
+/// Parses the contents of a ref file: a checksum, trailing whitespace allowed.
+pub fn parse_ref_file(bytes: &[u8]) -> std::result::Result<ObjectId, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    ObjectId::from_hex(text.trim_end()).map_err(|e| e.to_string())
+}
+
 /// One ref as stored: its target, or the ref it aliases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefTarget {
