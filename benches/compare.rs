@@ -62,13 +62,15 @@ fn drop_caches() {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
-/// Times `op` `runs` times after `setup`, returning the best.
-fn best_of(runs: usize, mut setup: impl FnMut(), mut op: impl FnMut()) -> Duration {
+/// Times `op` `runs` times after `setup` (both given the run number), returning the best.
+/// Runs write to fresh paths rather than deleting the previous run's output: ext4 makes
+/// inode allocation slow right after mass deletion, which would punish whoever runs next.
+fn best_of(runs: usize, mut setup: impl FnMut(usize), mut op: impl FnMut(usize)) -> Duration {
     (0..runs)
-        .map(|_| {
-            setup();
+        .map(|i| {
+            setup(i);
             let t = Instant::now();
-            op();
+            op(i);
             t.elapsed()
         })
         .min()
@@ -109,15 +111,12 @@ fn main() {
 
     for mode in ["bare-user", "archive"] {
         let mut times = Vec::new();
-        for bin in [ostree, rostree] {
-            let repo = base.join(format!("commit-{mode}"));
+        for (b, bin) in [ostree, rostree].into_iter().enumerate() {
+            let repo = |i: usize| base.join(format!("commit-{mode}-{b}-{i}"));
             let t = best_of(
                 runs,
-                || {
-                    let _ = std::fs::remove_dir_all(&repo);
-                    run(tool(bin, &repo).args(["init", &format!("--mode={mode}")]));
-                },
-                || run(tool(bin, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()])),
+                |i| run(tool(bin, &repo(i)).args(["init", &format!("--mode={mode}")])),
+                |i| run(tool(bin, &repo(i)).args(["commit", "-b", "main", tree.to_str().unwrap()])),
             );
             times.push(t);
         }
@@ -129,14 +128,12 @@ fn main() {
     run(tool(ostree, &repo).args(["init", "--mode=bare-user"]));
     run(tool(ostree, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()]));
     let mut times = Vec::new();
-    for bin in [ostree, rostree] {
-        let dest = base.join("checkout");
+    for (b, bin) in [ostree, rostree].into_iter().enumerate() {
+        let dest = |i: usize| base.join(format!("checkout-{b}-{i}"));
         times.push(best_of(
             runs,
-            || {
-                let _ = std::fs::remove_dir_all(&dest);
-            },
-            || run(tool(bin, &repo).args(["checkout", "-U", "main", dest.to_str().unwrap()])),
+            |_| {},
+            |i| run(tool(bin, &repo).args(["checkout", "-U", "main", dest(i).to_str().unwrap()])),
         ));
     }
     report("checkout -U (bare-user)", times[0], times[1]);
@@ -147,14 +144,12 @@ fn main() {
         run(tool(ostree, &repo).args(["commit", "-b", "main", tree.to_str().unwrap()]));
         let mut times = Vec::new();
         for bin in [ostree, rostree] {
-            times.push(best_of(runs, || {}, || run(tool(bin, &repo).arg("fsck"))));
+            times.push(best_of(runs, |_| {}, |_| run(tool(bin, &repo).arg("fsck"))));
         }
         report(&format!("fsck ({mode}, warm)"), times[0], times[1]);
         let mut times = Vec::new();
         for bin in [ostree, rostree] {
-            times.push(best_of(runs, drop_caches, || {
-                run(tool(bin, &repo).arg("fsck"))
-            }));
+            times.push(best_of(runs, |_| drop_caches(), |_| run(tool(bin, &repo).arg("fsck"))));
         }
         report(&format!("fsck ({mode}, cold)"), times[0], times[1]);
     }
