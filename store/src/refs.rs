@@ -56,26 +56,24 @@ impl Repo {
 
     /// Reads one ref; `Ok(None)` when it does not exist. Aliases are followed.
     pub fn read_ref(&self, remote: Option<&str>, name: &str) -> Result<Option<ObjectId>> {
+        if remote.is_none()
+            && let Some(target) = self.read_alias(None, name)?
+        {
+            return self.read_ref(None, &target);
+        }
         let rel = format!("{}/{name}", Self::refs_dir(remote));
-        let Some(bytes) = fsutil::read_file_at(&self.root, &rel, &self.root_path(&rel)).or_else(
-            |e| match self.read_alias(remote, name) {
-                Ok(Some(target)) if remote.is_none() => self
-                    .read_ref(None, &target)
-                    .map(|r| r.map(|id| id.to_hex().into_bytes())),
-                _ => Err(e),
-            },
-        )?
-        else {
-            return Ok(None);
+        let bytes = match fsutil::read_file_at(&self.root, &rel, &self.root_path(&rel)) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            // A folder of refs (`foo` when `foo/bar` exists) is not a ref.
+            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EISDIR) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
-        let text = String::from_utf8_lossy(&bytes);
-        let id = ObjectId::from_hex(text.trim_end()).map_err(|_| {
-            Error::Config(format!(
-                "ref {rel} does not hold a checksum: {:?}",
-                text.trim_end()
-            ))
-        })?;
-        Ok(Some(id))
+        parse_ref_file(&bytes)
+            .map(Some)
+            .map_err(|why| Error::Config(format!("ref {rel}: {why}")))
     }
 
     fn read_alias(&self, remote: Option<&str>, name: &str) -> Result<Option<String>> {
