@@ -100,7 +100,7 @@ fn main() {
         "operation", "ostree", "rostree", "ratio"
     );
 
-    let mut report = |name: &str, t_ostree: Duration, t_rostree: Duration| {
+    let report = |name: &str, t_ostree: Duration, t_rostree: Duration| {
         println!(
             "{name:<28} {:>10.3} s {:>10.3} s {:>7.2}x",
             t_ostree.as_secs_f64(),
@@ -149,7 +149,11 @@ fn main() {
         report(&format!("fsck ({mode}, warm)"), times[0], times[1]);
         let mut times = Vec::new();
         for bin in [ostree, rostree] {
-            times.push(best_of(runs, |_| drop_caches(), |_| run(tool(bin, &repo).arg("fsck"))));
+            times.push(best_of(
+                runs,
+                |_| drop_caches(),
+                |_| run(tool(bin, &repo).arg("fsck")),
+            ));
         }
         report(&format!("fsck ({mode}, cold)"), times[0], times[1]);
     }

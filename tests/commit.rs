@@ -236,7 +236,8 @@ fn bad_trees_are_refused_naming_the_path_and_writing_no_ref() {
     let dir = tempdir();
     let repo = dir.path().join("repo");
     rostree(&repo, &["init", "--mode=bare-user"]).ok();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type MakeEntry = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, MakeEntry)> = vec![
         (
             "fifo",
             Box::new(|p: &Path| {

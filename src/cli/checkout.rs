@@ -67,6 +67,56 @@ fn parse_boolean(value: &str) -> anyhow::Result<bool> {
     }
 }
 
+/// `g_canonicalize_filename(path, g_get_current_dir())`: absolute, with `.`, `..` and repeated
+/// slashes removed lexically (exactly two leading slashes are kept, as POSIX allows).
+fn glib_canonical(path: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let mut full = Vec::new();
+    if !bytes.starts_with(b"/") {
+        full.extend_from_slice(glib_current_dir().as_os_str().as_bytes());
+        full.push(b'/');
+    }
+    full.extend_from_slice(bytes);
+    let leading = full.iter().take_while(|&&b| b == b'/').count();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in full.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out: Vec<u8> = if leading == 2 {
+        b"/".to_vec()
+    } else {
+        Vec::new()
+    };
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if parts.is_empty() {
+        out.push(b'/');
+    }
+    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
+}
+
+/// `g_get_current_dir`: `$PWD` when it names the current directory, else `getcwd`.
+fn glib_current_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from)
+        && pwd.is_absolute()
+        && let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata("."))
+        && (a.dev(), a.ino()) == (b.dev(), b.ino())
+    {
+        return pwd;
+    }
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
 /// Runs `checkout`.
 pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     // Parsed with the options, before anything else, as glib's option callback is.
@@ -137,6 +187,9 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         opts.uncompressed_cache = true;
         opts.allow_noent = args.allow_noent;
     }
+    // The legacy path takes DESTINATION through a GFile, which makes it absolute and removes
+    // `.` and `..` lexically (`missing/../x` is `./x`); checkout_at passes it to mkdirat as is.
+    let dest = if at_path { dest } else { glib_canonical(&dest) };
     let root = repo.read_commit(&commit)?.root();
     checkout(&repo, root, &dest, &opts)?;
     Ok(ExitCode::SUCCESS)
@@ -144,7 +197,19 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_boolean;
+    use super::{glib_canonical, parse_boolean};
+    use std::path::Path;
+
+    #[test]
+    fn destinations_canonicalize_like_gfile() {
+        assert_eq!(glib_canonical(Path::new("/a/./b/../c/")), Path::new("/a/c"));
+        assert_eq!(glib_canonical(Path::new("/../x//y")), Path::new("/x/y"));
+        assert_eq!(glib_canonical(Path::new("//net/x")), Path::new("//net/x"));
+        assert_eq!(glib_canonical(Path::new("///x")), Path::new("/x"));
+        assert_eq!(glib_canonical(Path::new("/")), Path::new("/"));
+        let rel = glib_canonical(Path::new("missing/../x"));
+        assert!(rel.is_absolute() && rel.ends_with("x") && !rel.to_string_lossy().contains(".."));
+    }
 
     #[test]
     fn booleans_parse_like_glib_tools() {

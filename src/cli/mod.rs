@@ -11,6 +11,7 @@ mod fsck;
 mod init;
 mod log;
 mod ls;
+mod mount;
 mod prune;
 mod refs;
 mod reset;
@@ -45,7 +46,7 @@ pub enum Command {
     /// Checksum a file or directory as ostree would.
     Checksum(checksum::Args),
     /// Commit a new revision.
-    Commit(commit::Args),
+    Commit(Box<commit::Args>),
     /// Change repository configuration.
     Config(config::Args),
     /// Compare two commits, or a commit and a directory.
@@ -58,6 +59,8 @@ pub enum Command {
     Log(log::Args),
     /// List the contents of a commit's tree.
     Ls(ls::Args),
+    /// Mount a commit, or the whole repository, as a read-only FUSE filesystem.
+    Mount(mount::Args),
     /// Delete unreachable objects.
     Prune(prune::Args),
     /// List, create, delete or alias refs.
@@ -69,6 +72,8 @@ pub enum Command {
     RevParse(rev_parse::Args),
     /// Output a metadata object.
     Show(show::Args),
+    /// Unmount a filesystem mounted by `rostree mount`.
+    Umount(mount::UmountArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,14 +83,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cat(a) => cat::run(repo, a),
         Command::Checkout(a) => checkout::run(repo, a),
         Command::Checksum(a) => checksum::run(repo, a),
-        Command::Commit(a) => commit::run(repo, a),
+        Command::Commit(a) => commit::run(repo, *a),
         Command::Config(a) => config::run(repo, a),
         Command::Diff(a) => diff::run(repo, a),
         Command::Fsck(a) => fsck::run(repo, a),
         Command::Init(a) => init::run(repo, a),
         Command::Log(a) => log::run(repo, a),
         Command::Ls(a) => ls::run(repo, a),
+        Command::Mount(a) => mount::run(repo, a),
         Command::Prune(a) => prune::run(repo, a),
+        Command::Umount(a) => mount::umount(a),
         Command::Refs(a) => refs::run(repo, a),
         Command::Reset(a) => reset::run(repo, a),
         Command::RevParse(a) => rev_parse::run(repo, a),
@@ -98,6 +105,10 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string();
+        let s = match s.rfind(" (os error ") {
+            Some(i) => s[..i].to_string(),
+            None => s,
+        };
         if parts.last().is_none_or(|last| !last.ends_with(&s)) {
             parts.push(s);
         }

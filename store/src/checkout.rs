@@ -6,8 +6,8 @@
 //!   (`bare-user-only` always checks out in user mode). Symlinks of user-mode repos are
 //!   recreated, symlinks of `bare` repos are linked too. Zero-sized files are always copied, and in
 //!   user mode so are files their owner cannot read (with `u+r` added).
-//! * `archive` repos copy, except in user mode with the uncompressed cache (the `ostree checkout`
-//!   default without any `checkout_at` option): objects are decompressed once into
+//! * `archive` repos copy, except in user mode with the uncompressed cache (what `ostree checkout`
+//!   does without any `checkout_at` option): objects are decompressed once into
 //!   `uncompressed-objects-cache/` and hardlinked from there.
 //! * Copies get the object's owner and xattrs (not in user mode) and mode (user mode strips
 //!   setuid/setgid); their mtime is the checkout time.
@@ -18,29 +18,30 @@
 //! Safety: everything below the destination is created with `*at` calls relative to directory
 //! descriptors; existing directories are opened with `O_NOFOLLOW`, files are created with
 //! `O_EXCL`, links never follow, and replacing (`--union`) renames over the entry itself, so a
-//! symlink planted in the destination is never written through. Every name comes from a
-//! validated dirtree (no `/`, `.`, `..` or empty names), so nothing escapes the destination.
+//! symlink planted in the destination is never written through (ostree follows a symlink found
+//! where the tree has a directory; rostree refuses it). Every name comes from a validated dirtree
+//! (no `/`, `.`, `..` or empty names), so nothing escapes the destination. Depth is bounded.
 //!
-//! Speed: directories are processed in parallel with rayon (a directory is created, then its
-//! files and subdirectories in parallel, then its metadata is set), bare copies use
-//! `copy_file_range`, and only the syscalls the result needs are made.
+//! Speed: a directory is created, then its files and subdirectories are checked out in parallel
+//! (rayon), then its metadata is set; bare copies use `copy_file_range`; a file costs only the
+//! syscalls its result needs (a stat and a link, or a stat, two opens and a copy).
 
 use crate::content::{OSTREEMETA, parse_ostreemeta};
-use crate::format::{DirMeta, FileHeader, S_IFLNK, S_IFMT, S_IFREG, Xattrs, checksum_header_bytes};
+use crate::format::{
+    DirMeta, DirTreeRef, FileHeader, S_IFLNK, S_IFMT, S_IFREG, Xattrs, checksum_header_bytes,
+};
 use crate::fsutil::{unique_tmp_name, write_all};
 use crate::read::parse_dirtree;
 use crate::repo::{Repo, RepoMode};
 use crate::{Error, IoContext, ObjectId, ObjectType, Result, TreeEntry, xattr};
-use parking_lot::Mutex;
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// What to do with entries that already exist in the destination.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,6 +98,13 @@ impl Default for CheckoutOptions {
     }
 }
 
+/// Directories nested deeper than this are refused rather than risking the stack.
+pub const MAX_DEPTH: usize = 8192;
+/// Stack of the checkout threads: room for [`MAX_DEPTH`] levels of recursion (only touched
+/// pages are ever allocated).
+const STACK_SIZE: usize = 256 << 20;
+const CACHE_DIR: &str = "uncompressed-objects-cache";
+
 /// Checks out `source` (a commit's root, a directory, or a file) at `dest_dir`.
 ///
 /// `opts.subpath` is resolved inside `source` first. A directory becomes `dest_dir` itself
@@ -127,9 +135,22 @@ pub fn checkout(
         Err(e) => return Err(e),
     };
     let ctx = Ctx::new(repo, opts, dest_dir, matches!(entry, TreeEntry::Dir { .. }))?;
+    let top = DirPath {
+        parent: None,
+        name: dest_dir,
+    };
     match entry {
         TreeEntry::Dir { tree, meta } => {
-            ctx.checkout_dir(rustix::fs::CWD, dest_dir, dest_dir, &tree, &meta, true)
+            let run = || ctx.checkout_dir(rustix::fs::CWD, &top, &tree, &meta, 0);
+            match rayon::ThreadPoolBuilder::new()
+                .stack_size(STACK_SIZE)
+                .thread_name(|i| format!("checkout-{i}"))
+                .build()
+            {
+                Ok(pool) => pool.install(run),
+                // No room for big stacks: the global pool still works for common depths.
+                Err(_) => run(),
+            }
         }
         TreeEntry::File(id) => {
             let name = name.unwrap_or_else(|| id.to_hex());
@@ -137,14 +158,20 @@ pub fn checkout(
             let dfd = if dest_dir == Path::new(".") {
                 rustix::fs::CWD
             } else {
-                match rustix::fs::mkdirat(rustix::fs::CWD, dest_dir, Mode::from_raw_mode(0o700)) {
+                let mode = Mode::from_raw_mode(0o700);
+                match rustix::fs::mkdirat(rustix::fs::CWD, dest_dir, mode) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(e).at(dest_dir),
                 }
                 owned = open_dir(rustix::fs::CWD, dest_dir, true).at(dest_dir)?;
                 owned.as_fd()
             };
-            ctx.checkout_file(dfd, &name, &id, dest_dir)
+            let slot = Slot {
+                dfd,
+                name: &name,
+                dir: &top,
+            };
+            ctx.checkout_file(&slot, &id)
         }
     }
 }
@@ -161,12 +188,11 @@ pub fn resolve_subpath(
     let mut entry = root;
     let mut shown = String::new();
     for name in &chain {
-        let parent_shown = if shown.is_empty() { "/".to_string() } else { shown.clone() };
+        let TreeEntry::Dir { tree, .. } = entry else {
+            return Err(Error::NotADirectory(shown));
+        };
         shown.push('/');
         shown.push_str(name);
-        let TreeEntry::Dir { tree, .. } = entry else {
-            return Err(Error::NotADirectory(parent_shown));
-        };
         let bytes = repo.read_meta_bytes(&tree, ObjectType::DirTree)?;
         let dt = parse_dirtree(&tree, &bytes)?;
         entry = if let Some(id) = dt.file(name) {
@@ -211,12 +237,45 @@ fn subpath_chain(subpath: &str) -> Vec<&str> {
     }
 }
 
+/// A destination directory's path as a chain of names, built into a `PathBuf` only for errors
+/// (so deep trees cost memory linear in their depth).
+struct DirPath<'p> {
+    parent: Option<&'p DirPath<'p>>,
+    name: &'p Path,
+}
+
+impl DirPath<'_> {
+    fn to_path(&self) -> PathBuf {
+        match self.parent {
+            Some(p) => p.to_path().join(self.name),
+            None => self.name.to_path_buf(),
+        }
+    }
+}
+
+/// Where a file goes: a name in an open directory.
+struct Slot<'s> {
+    dfd: BorrowedFd<'s>,
+    name: &'s str,
+    dir: &'s DirPath<'s>,
+}
+
+impl Slot<'_> {
+    /// The full path, for errors.
+    fn path(&self) -> PathBuf {
+        self.dir.to_path().join(self.name)
+    }
+
+    /// Maps a syscall error to an error naming this entry.
+    fn err(&self, e: impl Into<std::io::Error>) -> Error {
+        Error::io(self.path(), e)
+    }
+}
+
 /// Outcome of a hardlink attempt.
 enum Link {
-    /// The destination now links to the object.
-    Linked,
-    /// An identical or kept entry was already there.
-    Skipped,
+    /// The destination now links to the object, or a kept/identical entry was already there.
+    Done,
     /// Hardlinking is not possible here: copy.
     Unsupported,
 }
@@ -230,40 +289,37 @@ struct Ctx<'a> {
     /// Archive repo in user mode with the uncompressed cache enabled and writable.
     use_cache: bool,
     cache_dir: OnceLock<OwnedFd>,
-    cache_lock: Mutex<()>,
+    cache_lock: parking_lot::Mutex<()>,
     fsync: bool,
     /// The process umask, when known and when it alone decides created files' modes.
     umask: Option<u32>,
     repo_dev: u64,
-    dirmetas: Mutex<HashMap<ObjectId, Arc<DirMeta>>>,
+    /// `objects/xx` directories, opened once: object lookups then walk a single name.
+    prefixes: [OnceLock<Option<OwnedFd>>; 256],
+    dirmetas: parking_lot::Mutex<std::collections::HashMap<ObjectId, std::sync::Arc<DirMeta>>>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(repo: &'a Repo, opts: &'a CheckoutOptions, dest: &Path, is_dir: bool) -> Result<Self> {
         let mode = repo.mode();
         let user = opts.user_mode || mode == RepoMode::BareUserOnly;
+        let cache_config = repo.config().get_bool("core", "enable-uncompressed-cache");
+        let writable = rustix::fs::accessat(
+            &repo.objects,
+            ".",
+            rustix::fs::Access::WRITE_OK,
+            AtFlags::empty(),
+        )
+        .is_ok();
         let use_cache = mode == RepoMode::Archive
             && user
             && opts.uncompressed_cache
-            && repo
-                .config()
-                .get_bool("core", "enable-uncompressed-cache")
-                .ok()
-                .flatten()
-                .unwrap_or(true)
-            && rustix::fs::accessat(
-                &repo.objects,
-                ".",
-                rustix::fs::Access::WRITE_OK,
-                AtFlags::empty(),
-            )
-            .is_ok();
+            && cache_config.ok().flatten().unwrap_or(true)
+            && writable;
         let cache_dir = OnceLock::new();
         if use_cache {
             match open_dir(&repo.root, Path::new(CACHE_DIR), true) {
-                Ok(fd) => {
-                    let _ = cache_dir.set(fd);
-                }
+                Ok(fd) => drop(cache_dir.set(fd)),
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(e).at(repo.path().join(CACHE_DIR)),
             }
@@ -288,88 +344,133 @@ impl<'a> Ctx<'a> {
             user,
             use_cache,
             cache_dir,
-            cache_lock: Mutex::new(()),
+            cache_lock: parking_lot::Mutex::new(()),
             fsync: opts.fsync && repo.fsync_enabled(),
             umask,
             repo_dev,
-            dirmetas: Mutex::new(HashMap::new()),
+            prefixes: [const { OnceLock::new() }; 256],
+            dirmetas: Default::default(),
         })
     }
 
-    fn dirmeta(&self, id: &ObjectId) -> Result<Arc<DirMeta>> {
+    /// The `objects/xx` directory of `id` and the object's name in it (`yyy.file`).
+    fn object_at(&self, id: &ObjectId, ty: ObjectType) -> Result<(BorrowedFd<'_>, String)> {
+        let hex = id.to_hex();
+        let dir = self.prefixes[id.0[0] as usize]
+            .get_or_init(|| open_dir(&self.repo.objects, Path::new(&hex[..2]), false).ok());
+        match dir {
+            Some(fd) => Ok((
+                fd.as_fd(),
+                format!("{}.{}", &hex[2..], self.mode.suffix(ty)),
+            )),
+            None => Err(Error::MissingObject { id: *id, ty }),
+        }
+    }
+
+    /// A metadata object's bytes: like [`Repo::read_meta_bytes`] with fewer syscalls (one
+    /// single-name open, a stat, usually one read).
+    fn read_meta(&self, id: &ObjectId, ty: ObjectType) -> Result<Vec<u8>> {
+        let (dir, name) = self.object_at(id, ty)?;
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let fd = match rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Err(Error::MissingObject { id: *id, ty }),
+            Err(e) => return Err(Error::io(self.repo.object_path(id, ty), e)),
+        };
+        let err = |e: Errno| Error::io(self.repo.object_path(id, ty), e);
+        // Objects never change: read exactly the size stat reports (no EOF probe).
+        let size = rustix::fs::fstat(&fd)
+            .map_err(err)?
+            .st_size
+            .clamp(0, 1 << 30) as usize;
+        let mut buf = vec![0u8; size];
+        let mut filled = 0;
+        while filled < size {
+            match rustix::io::read(&fd, &mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// A dirmeta, parsed once per checkout (trees share a handful).
+    fn dirmeta(&self, id: &ObjectId) -> Result<std::sync::Arc<DirMeta>> {
         if let Some(m) = self.dirmetas.lock().get(id) {
             return Ok(m.clone());
         }
-        let m = Arc::new(self.repo.read_dirmeta(id)?);
+        let bytes = self.read_meta(id, ObjectType::DirMeta)?;
+        let m =
+            DirMeta::parse(&bytes).map_err(|why| Error::corrupt(*id, ObjectType::DirMeta, why))?;
+        let m = std::sync::Arc::new(m);
         self.dirmetas.lock().insert(*id, m.clone());
         Ok(m)
     }
 
-    /// Checks out a directory `name` (relative to `parent`), shown as `path` in errors.
+    /// Checks out directory `at.name` (relative to `parent`) from `tree` and `meta`.
     fn checkout_dir(
         &self,
         parent: BorrowedFd<'_>,
-        name: &Path,
-        path: &Path,
+        at: &DirPath<'_>,
         tree: &ObjectId,
         meta: &ObjectId,
-        top: bool,
+        depth: usize,
     ) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::invalid(
+                at.to_path(),
+                "Exceeded maximum directory depth",
+            ));
+        }
         let dm = self.dirmeta(meta)?;
-        let bytes = self.repo.read_meta_bytes(tree, ObjectType::DirTree)?;
-        let dt = parse_dirtree(tree, &bytes)?;
+        let bytes = self.read_meta(tree, ObjectType::DirTree)?;
+        let dt: DirTreeRef<'_> = parse_dirtree(tree, &bytes)?;
 
-        let did_exist = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+        let did_exist = match rustix::fs::mkdirat(parent, at.name, Mode::from_raw_mode(0o700)) {
             Ok(()) => false,
             Err(Errno::EXIST) if self.opts.overwrite != OverwriteMode::None => true,
-            Err(e) => return Err(e).at(path),
+            Err(e) => return Err(Error::io(at.to_path(), e)),
         };
         // The destination itself may be a symlink the caller chose; nothing below it is followed.
-        let fd = open_dir(parent, name, top).at(path)?;
+        let fd = open_dir(parent, at.name, depth == 0).map_err(|e| Error::io(at.to_path(), e))?;
+        let dfd = fd.as_fd();
+        let dir_err = |e: Errno| Error::io(at.to_path(), e);
         if self.opts.require_hardlinks {
-            let dev = rustix::fs::fstat(&fd).at(path)?.st_dev as u64;
+            let dev = rustix::fs::fstat(dfd).map_err(dir_err)?.st_dev as u64;
             if dev != self.repo_dev {
-                return Err(Error::invalid(
-                    path,
-                    format!(
-                        "Unable to do hardlink checkout across devices (src={} destination={dev})",
-                        self.repo_dev
-                    ),
-                ));
+                let why = format!(
+                    "Unable to do hardlink checkout across devices (src={} destination={dev})",
+                    self.repo_dev
+                );
+                return Err(Error::invalid(at.to_path(), why));
             }
         }
-        self.fill_dir(&fd, path, &dt, &dm, did_exist)
-    }
-
-    fn fill_dir(
-        &self,
-        fd: &OwnedFd,
-        path: &Path,
-        dt: &crate::format::DirTreeRef<'_>,
-        dm: &DirMeta,
-        did_exist: bool,
-    ) -> Result<()> {
         if !did_exist && !self.user && !dm.xattrs.is_empty() {
-            xattr::set_fd(fd, &dm.xattrs).at(path)?;
+            xattr::set_fd(dfd, &dm.xattrs).map_err(dir_err)?;
         }
-        let dfd = fd.as_fd();
+
         let files = || {
             dt.files
                 .par_iter()
                 .with_min_len(4)
-                .try_for_each(|(name, id)| self.checkout_file(dfd, name, id, path))
+                .try_for_each(|(name, id)| self.checkout_file(&Slot { dfd, name, dir: at }, id))
         };
         let dirs = || {
             dt.dirs.par_iter().try_for_each(|(name, tree, meta)| {
-                self.checkout_dir(dfd, Path::new(name), &path.join(name), tree, meta, false)
+                let sub = DirPath {
+                    parent: Some(at),
+                    name: Path::new(name),
+                };
+                self.checkout_dir(dfd, &sub, tree, meta, depth + 1)
             })
         };
-        let (f, d) = if dt.dirs.is_empty() {
-            (files(), Ok(()))
-        } else if dt.files.is_empty() {
-            (Ok(()), dirs())
-        } else {
-            rayon::join(files, dirs)
+        let (f, d) = match (dt.files.is_empty(), dt.dirs.is_empty()) {
+            (_, true) => (files(), Ok(())),
+            (true, false) => (Ok(()), dirs()),
+            (false, false) => rayon::join(files, dirs),
         };
         f?;
         d?;
@@ -380,9 +481,9 @@ impl<'a> Ctx<'a> {
             } else {
                 dm.mode & 0o7777
             };
-            rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).at(path)?;
+            rustix::fs::fchmod(dfd, Mode::from_raw_mode(mode)).map_err(dir_err)?;
             if !self.user {
-                rustix::fs::fchown(fd, Some(uid(dm.uid)), Some(gid(dm.gid))).at(path)?;
+                rustix::fs::fchown(dfd, Some(uid(dm.uid)), Some(gid(dm.gid))).map_err(dir_err)?;
             }
             if !self.opts.force_copy {
                 let times = Timestamps {
@@ -395,28 +496,22 @@ impl<'a> Ctx<'a> {
                         tv_nsec: 0,
                     },
                 };
-                rustix::fs::futimens(fd, &times).at(path)?;
+                rustix::fs::futimens(dfd, &times).map_err(dir_err)?;
             }
         }
         Ok(())
     }
 
-    /// Checks out the content object `id` as `name` in `dfd` (shown as `dir/name`).
-    fn checkout_file(
-        &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        id: &ObjectId,
-        dir: &Path,
-    ) -> Result<()> {
+    /// Checks out the content object `id` into `slot`.
+    fn checkout_file(&self, slot: &Slot<'_>, id: &ObjectId) -> Result<()> {
         if self.mode == RepoMode::Archive {
-            self.file_from_archive(dfd, name, id, dir)
+            self.file_from_archive(slot, id)
         } else {
-            self.file_from_bare(dfd, name, id, dir)
+            self.file_from_bare(slot, id)
         }
     }
 
-    fn missing_or(&self, id: &ObjectId, e: Errno) -> Error {
+    fn object_err(&self, id: &ObjectId, e: Errno) -> Error {
         if e == Errno::NOENT {
             Error::MissingObject {
                 id: *id,
@@ -427,197 +522,149 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn corrupt(id: &ObjectId, why: &str) -> Error {
-        Error::corrupt(*id, ObjectType::File, why)
-    }
-
     /// The `-H` error when this repo/checkout mode pair cannot hardlink.
-    fn cannot_hardlink(&self, dir: &Path, name: &str) -> Error {
-        let usermode_repo = matches!(self.mode, RepoMode::BareUser | RepoMode::BareUserOnly);
-        Error::invalid(
-            dir.join(name),
-            if usermode_repo {
-                "User repository mode requires user checkout mode to hardlink"
-            } else {
-                "Bare repository mode cannot hardlink in user checkout mode"
-            },
-        )
+    fn cannot_hardlink(&self, slot: &Slot<'_>) -> Error {
+        let why = if self.mode == RepoMode::BareUser || self.mode == RepoMode::BareUserOnly {
+            "User repository mode requires user checkout mode to hardlink"
+        } else {
+            "Bare repository mode cannot hardlink in user checkout mode"
+        };
+        Error::invalid(slot.path(), why)
     }
 
-    fn file_from_bare(
-        &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        id: &ObjectId,
-        dir: &Path,
-    ) -> Result<()> {
-        let objects = self.repo.objects.as_fd();
-        let rel = id.loose_path("file");
-        let st = rustix::fs::statat(objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| self.missing_or(id, e))?;
-        let ftype = st.st_mode & S_IFMT;
-        if ftype != S_IFREG && ftype != S_IFLNK {
-            return Err(Self::corrupt(id, "not a regular file or symlink"));
+    fn file_from_bare(&self, slot: &Slot<'_>, id: &ObjectId) -> Result<()> {
+        let corrupt = |why: &str| Error::corrupt(*id, ObjectType::File, why);
+        let (odir, oname) = self.object_at(id, ObjectType::File)?;
+        let oname = oname.as_str();
+        // Owner, mode and (bare-user) xattrs as ostree's load_file reports them. Bare-user
+        // objects are opened anyway, for their `user.ostreemeta` xattr.
+        let (st, mode, owner, meta_xattrs, mut opened) = if self.mode == RepoMode::BareUser {
+            let fd = self.open_object(odir, oname, id)?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| self.object_err(id, e))?;
+            let raw = xattr::get_fd(&fd, OSTREEMETA)
+                .map_err(|e| self.object_err(id, e))?
+                .ok_or_else(|| corrupt("missing user.ostreemeta xattr"))?;
+            let (u, g, m, x) = parse_ostreemeta(&raw).map_err(|why| corrupt(&why))?;
+            (st, m, (u, g), Some(x), Some(fd))
+        } else {
+            let st = rustix::fs::statat(odir, oname, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| self.object_err(id, e))?;
+            let owner = match self.mode {
+                RepoMode::Bare => (st.st_uid, st.st_gid),
+                _ => (0, 0),
+            };
+            let xattrs = (self.mode != RepoMode::Bare).then(Xattrs::default);
+            (st, st.st_mode, owner, xattrs, None)
+        };
+        let fmt = mode & S_IFMT;
+        if (fmt != S_IFREG && fmt != S_IFLNK) || mode & !(S_IFMT | 0o7777) != 0 {
+            return Err(corrupt("not a regular file or symlink"));
         }
         let usermode_repo = self.mode != RepoMode::Bare;
-        // Owner, mode and xattrs as ostree's load_file reports them.
-        let (mode, owner, meta_xattrs) = match self.mode {
-            RepoMode::BareUser => {
-                if ftype != S_IFREG {
-                    return Err(Self::corrupt(id, "unexpected symlink object"));
-                }
-                let path = self.repo.object_path(id, ObjectType::File);
-                let raw = get_xattr_path(&path, OSTREEMETA)
-                    .at(&path)?
-                    .ok_or_else(|| Self::corrupt(id, "missing user.ostreemeta xattr"))?;
-                let (u, g, m, x) =
-                    parse_ostreemeta(&raw).map_err(|why| Error::corrupt(*id, ObjectType::File, why))?;
-                let fmt = m & S_IFMT;
-                if (fmt != S_IFREG && fmt != S_IFLNK) || m & !(S_IFMT | 0o7777) != 0 {
-                    return Err(Self::corrupt(id, "invalid mode in user.ostreemeta"));
-                }
-                (m, (u, g), Some(x))
-            }
-            RepoMode::BareUserOnly => (st.st_mode, (0, 0), Some(Xattrs::default())),
-            _ => (st.st_mode, (st.st_uid, st.st_gid), None),
-        };
-        let is_symlink = mode & S_IFMT == S_IFLNK;
+        let is_symlink = fmt == S_IFLNK;
         let zero_sized = !is_symlink && st.st_size == 0;
         let unreadable = self.user && !is_symlink && mode & 0o400 == 0;
-        if !(zero_sized || unreadable) && !self.opts.force_copy {
-            let hardlinkable = (self.mode == RepoMode::Bare && !self.user)
-                || (usermode_repo && self.user);
+        if !(zero_sized || unreadable || self.opts.force_copy) {
+            let hardlinkable =
+                (self.mode == RepoMode::Bare && !self.user) || (usermode_repo && self.user);
             let user_symlink = usermode_repo && is_symlink;
             if self.opts.require_hardlinks && !hardlinkable && !user_symlink {
-                return Err(self.cannot_hardlink(dir, name));
+                return Err(self.cannot_hardlink(slot));
             }
-            if hardlinkable && !user_symlink {
-                match self.hardlink(objects, &rel, dfd, name, id, dir, true)? {
-                    Link::Linked | Link::Skipped => return Ok(()),
-                    Link::Unsupported => {}
-                }
+            if hardlinkable
+                && !user_symlink
+                && let Link::Done = self.hardlink(odir, oname, slot, id, true)?
+            {
+                return Ok(());
             }
         }
 
-        // Copy.
+        // Copy, with the xattrs ostree would apply (none in user mode).
         let owner = (!self.user).then_some(owner);
+        let mut fd = || match opened.take() {
+            Some(fd) => Ok(fd),
+            None => self.open_object(odir, oname, id),
+        };
         if is_symlink {
             let target = if self.mode == RepoMode::BareUser {
-                let fd = self.open_object(objects, &rel, id)?;
                 let mut buf = Vec::new();
-                std::fs::File::from(fd)
+                std::fs::File::from(fd()?)
                     .take(libc::PATH_MAX as u64 + 1)
                     .read_to_end(&mut buf)
                     .at(self.repo.object_path(id, ObjectType::File))?;
                 if buf.pop() != Some(0) || buf.contains(&0) {
-                    return Err(Self::corrupt(id, "symlink object not NUL-terminated"));
+                    return Err(corrupt("symlink object not NUL-terminated"));
                 }
                 buf
             } else {
-                rustix::fs::readlinkat(objects, rel.as_str(), Vec::new())
-                    .map_err(|e| self.missing_or(id, e))?
+                rustix::fs::readlinkat(odir, oname, Vec::new())
+                    .map_err(|e| self.object_err(id, e))?
                     .into_bytes()
             };
-            let xattrs = if self.user {
-                None
-            } else if let Some(x) = meta_xattrs {
-                Some(x)
-            } else {
-                let path = self.repo.object_path(id, ObjectType::File);
-                Some(xattr::read_path(&path).at(&path)?)
+            let xattrs = match meta_xattrs {
+                _ if self.user => None,
+                Some(x) => Some(x),
+                None => Some(
+                    xattr::read_path(&proc_path(odir, oname))
+                        .map_err(|e| self.object_err(id, e))?,
+                ),
             };
-            return self.write_symlink(dfd, name, dir, &target, owner, xattrs.as_ref());
+            return self.write_symlink(slot, &target, owner, xattrs.as_ref());
         }
-        let fd = self.open_object(objects, &rel, id)?;
-        let xattrs = if self.user {
-            None
-        } else if let Some(x) = meta_xattrs {
-            Some(x)
-        } else {
-            Some(xattr::read_fd(&fd).at(self.repo.object_path(id, ObjectType::File))?)
+        let fd = fd()?;
+        let xattrs = match meta_xattrs {
+            _ if self.user => None,
+            Some(x) => Some(x),
+            None => Some(xattr::read_fd(&fd).map_err(|e| self.object_err(id, e))?),
         };
         let mode = if unreadable { mode | 0o400 } else { mode };
-        self.write_regular(
-            dfd,
-            name,
-            dir,
-            Source::Fd(&fd, st.st_size as u64),
-            mode,
-            owner,
-            xattrs.as_ref(),
-            id,
-        )
+        let src = Source::Fd(&fd, st.st_size as u64);
+        self.write_regular(slot, id, src, mode, owner, xattrs.as_ref())
     }
 
-    fn open_object(&self, dir: BorrowedFd<'_>, rel: &str, id: &ObjectId) -> Result<OwnedFd> {
-        rustix::fs::openat(
-            dir,
-            rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-        )
-        .map_err(|e| self.missing_or(id, e))
+    fn open_object(&self, dir: BorrowedFd<'_>, name: &str, id: &ObjectId) -> Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| self.object_err(id, e))
     }
 
-    fn file_from_archive(
-        &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        id: &ObjectId,
-        dir: &Path,
-    ) -> Result<()> {
+    fn file_from_archive(&self, slot: &Slot<'_>, id: &ObjectId) -> Result<()> {
         let mut obj = self.repo.open_content(id)?;
         let h = &obj.header;
         let is_symlink = h.is_symlink();
         let zero_sized = !is_symlink && obj.size == 0;
         let unreadable = self.user && !is_symlink && h.mode & 0o400 == 0;
-        if !(zero_sized || unreadable) && !self.opts.force_copy {
+        if !(zero_sized || unreadable || self.opts.force_copy) {
             if self.opts.require_hardlinks {
-                return Err(self.cannot_hardlink(dir, name));
+                return Err(self.cannot_hardlink(slot));
             }
             if self.use_cache && !is_symlink {
                 let bare_rel = id.loose_path("file");
-                if let Some(cache) = self.cache_dir.get() {
-                    match self.hardlink(cache.as_fd(), &bare_rel, dfd, name, id, dir, true)? {
-                        Link::Linked | Link::Skipped => return Ok(()),
-                        Link::Unsupported => {}
-                    }
+                if let Some(cache) = self.cache_dir.get()
+                    && let Link::Done = self.hardlink(cache.as_fd(), &bare_rel, slot, id, true)?
+                {
+                    return Ok(());
                 }
                 let cache = self.write_cache_object(id, &bare_rel, h.mode, &mut obj.body)?;
-                match self.hardlink(cache.as_fd(), &bare_rel, dfd, name, id, dir, false)? {
-                    Link::Linked | Link::Skipped => return Ok(()),
+                match self.hardlink(cache.as_fd(), &bare_rel, slot, id, false)? {
+                    Link::Done => return Ok(()),
                     Link::Unsupported => obj = self.repo.open_content(id)?,
                 }
             }
         }
         let h = &obj.header;
         let owner = (!self.user).then_some((h.uid, h.gid));
-        let xattrs = (!self.user).then_some(&h.xattrs);
+        let xattrs = (!self.user).then(|| h.xattrs.clone());
         if is_symlink {
-            return self.write_symlink(
-                dfd,
-                name,
-                dir,
-                h.symlink_target.as_bytes(),
-                owner,
-                xattrs,
-            );
+            let target = h.symlink_target.as_bytes();
+            return self.write_symlink(slot, target, owner, xattrs.as_ref());
         }
         let mode = if unreadable { h.mode | 0o400 } else { h.mode };
-        let xattrs = xattrs.cloned();
-        self.write_regular(
-            dfd,
-            name,
-            dir,
-            Source::Stream(&mut obj.body),
-            mode,
-            owner,
-            xattrs.as_ref(),
-            id,
-        )
+        let src = Source::Stream(&mut obj.body);
+        self.write_regular(slot, id, src, mode, owner, xattrs.as_ref())
     }
 
-    /// Decompresses an archive object into `uncompressed-objects-cache/xx/yyy.file`.
+    /// Decompresses an archive object into `uncompressed-objects-cache/xx/yyy.file` (mode without
+    /// setuid/setgid, synced unless disabled), as ostree does for user-mode checkouts.
     fn write_cache_object(
         &self,
         id: &ObjectId,
@@ -634,13 +681,10 @@ impl<'a> Ctx<'a> {
         }
         let tmp = format!("{prefix}/{}", unique_tmp_name(".tmp-checkout-"));
         let tmp_path = cache_path.join(&tmp);
-        let fd = rustix::fs::openat(
-            cache,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::from_raw_mode(0o600),
-        )
-        .at(&tmp_path)?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let fd = rustix::fs::openat(cache, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
+            .at(&tmp_path)?;
         let result = (|| {
             copy_stream(body, &fd).map_err(|e| match e {
                 CopyError::Read(e) => Error::corrupt(*id, ObjectType::File, e),
@@ -649,9 +693,8 @@ impl<'a> Ctx<'a> {
             if self.fsync {
                 rustix::fs::fsync(&fd).at(&tmp_path)?;
             }
-            // No setuid/setgid files in the cache.
-            let mode = mode & 0o7777 & !0o6000;
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).at(&tmp_path)?;
+            let mode = Mode::from_raw_mode(mode & 0o7777 & !0o6000);
+            rustix::fs::fchmod(&fd, mode).at(&tmp_path)?;
             match rustix::fs::linkat(cache, tmp.as_str(), cache, bare_rel, AtFlags::empty()) {
                 Ok(()) | Err(Errno::EXIST) => Ok(()),
                 Err(e) => Err(e).at(cache_path.join(bare_rel)),
@@ -678,40 +721,36 @@ impl<'a> Ctx<'a> {
         Ok(self.cache_dir.get_or_init(|| fd))
     }
 
-    /// Links `src_dir/rel` as `name` in `dfd`, handling existing entries per the overwrite mode.
-    #[allow(clippy::too_many_arguments)]
+    /// Links `src_dir/rel` into `slot`, handling an existing entry per the overwrite mode.
     fn hardlink(
         &self,
         src_dir: BorrowedFd<'_>,
         rel: &str,
-        dfd: BorrowedFd<'_>,
-        name: &str,
+        slot: &Slot<'_>,
         id: &ObjectId,
-        dir: &Path,
         allow_noent: bool,
     ) -> Result<Link> {
+        let (dfd, name) = (slot.dfd, slot.name);
         let err = match rustix::fs::linkat(src_dir, rel, dfd, name, AtFlags::empty()) {
-            Ok(()) => return Ok(Link::Linked),
+            Ok(()) => return Ok(Link::Done),
             Err(e) => e,
         };
         if matches!(err, Errno::MLINK | Errno::XDEV | Errno::PERM) && !self.opts.require_hardlinks
+            || err == Errno::NOENT && allow_noent
         {
             return Ok(Link::Unsupported);
         }
-        if err == Errno::NOENT && allow_noent {
-            return Ok(Link::Unsupported);
-        }
         if err != Errno::EXIST {
-            return Err(Error::io(dir.join(name), err));
+            return Err(slot.err(err));
         }
         match self.opts.overwrite {
-            OverwriteMode::None => Err(Error::io(dir.join(name), err)),
-            OverwriteMode::AddFiles => Ok(Link::Skipped),
+            OverwriteMode::None => Err(slot.err(err)),
+            OverwriteMode::AddFiles => Ok(Link::Done),
             OverwriteMode::UnionFiles | OverwriteMode::UnionIdentical => {
                 let src = rustix::fs::statat(src_dir, rel, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.missing_or(id, e))?;
+                    .map_err(|e| self.object_err(id, e))?;
                 let dst = rustix::fs::statat(dfd, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .at(dir.join(name))?;
+                    .map_err(|e| slot.err(e))?;
                 let mut identical = src.st_dev == dst.st_dev && src.st_ino == dst.st_ino;
                 if !identical
                     && src.st_mode == dst.st_mode
@@ -719,38 +758,32 @@ impl<'a> Ctx<'a> {
                     && src.st_uid == dst.st_uid
                     && src.st_gid == dst.st_gid
                 {
-                    identical = self.checksum_existing(dfd, name, dir, &dst)? == Some(*id);
+                    identical = self.checksum_existing(slot, &dst)? == Some(*id);
                 }
                 if identical {
-                    Ok(Link::Skipped)
+                    Ok(Link::Done)
                 } else if self.opts.overwrite == OverwriteMode::UnionFiles {
                     let tmp = unique_tmp_name(".checkout-union-");
                     rustix::fs::linkat(src_dir, rel, dfd, tmp.as_str(), AtFlags::empty())
-                        .at(dir.join(name))?;
-                    if let Err(e) = rustix::fs::renameat(dfd, tmp.as_str(), dfd, name) {
-                        let _ = rustix::fs::unlinkat(dfd, tmp.as_str(), AtFlags::empty());
-                        return Err(e).at(dir.join(name));
-                    }
-                    Ok(Link::Linked)
+                        .map_err(|e| slot.err(e))?;
+                    rename_into_place(slot, &tmp)?;
+                    Ok(Link::Done)
                 } else {
-                    Err(Error::io(dir.join(name), err))
+                    Err(slot.err(err))
                 }
             }
         }
     }
 
-    /// The content checksum of an existing destination entry, as ostree computes it to decide
-    /// whether a union checkout may keep it.
+    /// The content checksum of an existing entry, as ostree computes it to decide whether a
+    /// union checkout may keep it; `None` for entries no object could describe.
     fn checksum_existing(
         &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        dir: &Path,
+        slot: &Slot<'_>,
         st: &rustix::fs::Stat,
     ) -> Result<Option<ObjectId>> {
-        let shown = dir.join(name);
+        let (dfd, name) = (slot.dfd, slot.name);
         let canonical = self.mode == RepoMode::BareUserOnly;
-        let ftype = st.st_mode & S_IFMT;
         let mut header = FileHeader {
             uid: st.st_uid,
             gid: st.st_gid,
@@ -759,166 +792,147 @@ impl<'a> Ctx<'a> {
             xattrs: Xattrs::default(),
         };
         let mut file = None;
-        if ftype == S_IFREG {
-            let fd = rustix::fs::openat(
-                dfd,
-                name,
-                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-                Mode::empty(),
-            )
-            .at(&shown)?;
-            if canonical {
-                header.uid = 0;
-                header.gid = 0;
-            } else {
-                header.xattrs = xattr::read_fd(&fd).at(&shown)?;
+        match st.st_mode & S_IFMT {
+            S_IFREG => {
+                let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+                let fd =
+                    rustix::fs::openat(dfd, name, flags, Mode::empty()).map_err(|e| slot.err(e))?;
+                if canonical {
+                    (header.uid, header.gid) = (0, 0);
+                } else {
+                    header.xattrs = xattr::read_fd(&fd).map_err(|e| slot.err(e))?;
+                }
+                file = Some(std::fs::File::from(fd));
             }
-            file = Some(std::fs::File::from(fd));
-        } else if ftype == S_IFLNK {
-            let target = rustix::fs::readlinkat(dfd, name, Vec::new()).at(&shown)?;
-            header.symlink_target = String::from_utf8_lossy(target.as_bytes()).into_owned();
-            if !canonical {
-                header.xattrs = xattr::read_path(&proc_path(dfd, name)).at(&shown)?;
+            S_IFLNK => {
+                let target =
+                    rustix::fs::readlinkat(dfd, name, Vec::new()).map_err(|e| slot.err(e))?;
+                header.symlink_target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+                if !canonical {
+                    header.xattrs =
+                        xattr::read_path(&proc_path(dfd, name)).map_err(|e| slot.err(e))?;
+                }
             }
-        } else {
-            // Not a file ostree could store: never identical.
-            return Ok(None);
+            _ => return Ok(None),
         }
         let mut hasher = crate::checksum::Hasher::default();
         hasher.update(&checksum_header_bytes(&header));
         if let Some(mut f) = file {
-            std::io::copy(&mut f, &mut hasher).at(&shown)?;
+            std::io::copy(&mut f, &mut hasher).map_err(|e| slot.err(e))?;
         }
         Ok(Some(hasher.finish()))
     }
 
-    /// Creates a symlink; `owner`/`xattrs` are applied unless in user mode.
-    #[allow(clippy::too_many_arguments)]
+    /// Creates a symlink; `owner` and `xattrs` are applied when given (not in user mode).
     fn write_symlink(
         &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        dir: &Path,
+        slot: &Slot<'_>,
         target: &[u8],
         owner: Option<(u32, u32)>,
         xattrs: Option<&Xattrs>,
     ) -> Result<()> {
+        let (dfd, name) = (slot.dfd, slot.name);
         let target = std::ffi::OsStr::from_bytes(target);
         match rustix::fs::symlinkat(target, dfd, name) {
             Ok(()) => {}
             Err(Errno::EXIST) => match self.opts.overwrite {
-                OverwriteMode::None => return Err(Errno::EXIST).at(dir.join(name)),
+                OverwriteMode::None => return Err(slot.err(Errno::EXIST)),
                 OverwriteMode::AddFiles => return Ok(()),
                 OverwriteMode::UnionIdentical => {
                     let st = rustix::fs::statat(dfd, name, AtFlags::SYMLINK_NOFOLLOW)
-                        .at(dir.join(name))?;
+                        .map_err(|e| slot.err(e))?;
                     if st.st_mode & S_IFMT == S_IFLNK {
-                        let existing =
-                            rustix::fs::readlinkat(dfd, name, Vec::new()).at(dir.join(name))?;
-                        if existing.as_bytes() == target.as_encoded_bytes() {
+                        let existing = rustix::fs::readlinkat(dfd, name, Vec::new())
+                            .map_err(|e| slot.err(e))?;
+                        if existing.as_bytes() == target.as_bytes() {
                             return Ok(());
                         }
                     }
-                    return Err(Errno::EXIST).at(dir.join(name));
+                    return Err(slot.err(Errno::EXIST));
                 }
                 OverwriteMode::UnionFiles => {
-                    // Replace the entry itself (never what a symlink points to). Like ostree,
-                    // a replaced symlink keeps the caller's ownership and gets no xattrs.
+                    // Replace the entry itself, never what a symlink there points to. Like
+                    // ostree, a replaced symlink keeps the caller's ownership and gets no xattrs.
                     let tmp = unique_tmp_name(".checkout-union-");
-                    rustix::fs::symlinkat(target, dfd, tmp.as_str()).at(dir.join(name))?;
-                    if let Err(e) = rustix::fs::renameat(dfd, tmp.as_str(), dfd, name) {
-                        let _ = rustix::fs::unlinkat(dfd, tmp.as_str(), AtFlags::empty());
-                        return Err(e).at(dir.join(name));
-                    }
-                    return Ok(());
+                    rustix::fs::symlinkat(target, dfd, tmp.as_str()).map_err(|e| slot.err(e))?;
+                    return rename_into_place(slot, &tmp);
                 }
             },
-            Err(e) => return Err(e).at(dir.join(name)),
+            Err(e) => return Err(slot.err(e)),
         }
         if let Some((u, g)) = owner {
-            rustix::fs::chownat(dfd, name, Some(uid(u)), Some(gid(g)), AtFlags::SYMLINK_NOFOLLOW)
-                .at(dir.join(name))?;
+            let nofollow = AtFlags::SYMLINK_NOFOLLOW;
+            rustix::fs::chownat(dfd, name, Some(uid(u)), Some(gid(g)), nofollow)
+                .map_err(|e| slot.err(e))?;
         }
-        if let Some(x) = xattrs
-            && !x.is_empty()
-        {
-            xattr::set_path(&proc_path(dfd, name), x).at(dir.join(name))?;
+        if let Some(x) = xattrs.filter(|x| !x.is_empty()) {
+            xattr::set_path(&proc_path(dfd, name), x).map_err(|e| slot.err(e))?;
         }
         Ok(())
     }
 
-    /// Creates a regular file with `src`'s content; `owner`/`xattrs` are applied unless in user
-    /// mode.
-    #[allow(clippy::too_many_arguments)]
+    /// Creates a regular file with `src`'s content and `mode`; `owner` and `xattrs` are applied
+    /// when given (not in user mode, where setuid/setgid are dropped).
     fn write_regular(
         &self,
-        dfd: BorrowedFd<'_>,
-        name: &str,
-        dir: &Path,
+        slot: &Slot<'_>,
+        id: &ObjectId,
         src: Source<'_>,
         mode: u32,
         owner: Option<(u32, u32)>,
         xattrs: Option<&Xattrs>,
-        id: &ObjectId,
     ) -> Result<()> {
-        let mode = if self.user {
-            mode & 0o7777 & !0o6000
-        } else {
-            mode & 0o7777
-        };
+        let (dfd, name) = (slot.dfd, slot.name);
+        let mode = mode & if self.user { 0o1777 } else { 0o7777 };
         let create = |n: &str| {
-            rustix::fs::openat(
-                dfd,
-                n,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(mode & 0o777),
-            )
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            rustix::fs::openat(dfd, n, flags, Mode::from_raw_mode(mode & 0o777))
         };
         let (fd, tmp) = match create(name) {
             Ok(fd) => (fd, None),
             Err(Errno::EXIST) => match self.opts.overwrite {
-                OverwriteMode::None => return Err(Errno::EXIST).at(dir.join(name)),
+                OverwriteMode::None => return Err(slot.err(Errno::EXIST)),
                 OverwriteMode::AddFiles => return Ok(()),
                 OverwriteMode::UnionIdentical => {
                     let st = rustix::fs::statat(dfd, name, AtFlags::SYMLINK_NOFOLLOW)
-                        .at(dir.join(name))?;
-                    if self.checksum_existing(dfd, name, dir, &st)? == Some(*id) {
+                        .map_err(|e| slot.err(e))?;
+                    if self.checksum_existing(slot, &st)? == Some(*id) {
                         return Ok(());
                     }
-                    return Err(Errno::EXIST).at(dir.join(name));
+                    return Err(slot.err(Errno::EXIST));
                 }
                 OverwriteMode::UnionFiles => {
+                    // Written aside, then renamed over the existing entry.
                     let tmp = unique_tmp_name(".checkout-union-");
-                    (create(&tmp).at(dir.join(name))?, Some(tmp))
+                    (create(&tmp).map_err(|e| slot.err(e))?, Some(tmp))
                 }
             },
-            Err(e) => return Err(e).at(dir.join(name)),
+            Err(e) => return Err(slot.err(e)),
         };
-        let shown = || dir.join(name);
         let result = (|| {
-            match src {
-                Source::Fd(src, size) => copy_fd(src, &fd, size).map_err(|e| match e {
-                    CopyError::Read(e) => Error::io(self.repo.object_path(id, ObjectType::File), e),
-                    CopyError::Write(e) => Error::io(shown(), e),
-                })?,
-                Source::Stream(body) => copy_stream(body, &fd).map_err(|e| match e {
-                    CopyError::Read(e) => Error::corrupt(*id, ObjectType::File, e),
-                    CopyError::Write(e) => Error::io(shown(), e),
-                })?,
-            }
+            let copied = match src {
+                Source::Fd(src, size) => copy_fd(src, &fd, size),
+                Source::Stream(body) => copy_stream(body, &fd),
+            };
+            copied.map_err(|e| match e {
+                CopyError::Read(e) => Error::corrupt(*id, ObjectType::File, e),
+                CopyError::Write(e) => slot.err(e),
+            })?;
             if let Some((u, g)) = owner {
-                rustix::fs::fchown(&fd, Some(uid(u)), Some(gid(g))).at(shown())?;
+                rustix::fs::fchown(&fd, Some(uid(u)), Some(gid(g))).map_err(|e| slot.err(e))?;
             }
             if let Some(x) = xattrs {
-                xattr::set_fd(&fd, x).at(shown())?;
+                xattr::set_fd(&fd, x).map_err(|e| slot.err(e))?;
             }
+            // After fchown, which clears setuid/setgid; skipped when creation set the mode.
             if mode & 0o7000 != 0 || self.umask.is_none_or(|m| mode & m != 0) {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).at(shown())?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| slot.err(e))?;
             }
-            if let Some(tmp) = &tmp {
-                rustix::fs::renameat(dfd, tmp.as_str(), dfd, name).at(shown())?;
+            match &tmp {
+                Some(tmp) => rename_into_place(slot, tmp),
+                None => Ok(()),
             }
-            Ok(())
         })();
         if result.is_err()
             && let Some(tmp) = &tmp
@@ -929,7 +943,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-const CACHE_DIR: &str = "uncompressed-objects-cache";
+/// Renames `tmp` over `slot` (same directory), removing `tmp` if that fails.
+fn rename_into_place(slot: &Slot<'_>, tmp: &str) -> Result<()> {
+    rustix::fs::renameat(slot.dfd, tmp, slot.dfd, slot.name).map_err(|e| {
+        let _ = rustix::fs::unlinkat(slot.dfd, tmp, AtFlags::empty());
+        slot.err(e)
+    })
+}
 
 /// Where copied content comes from.
 enum Source<'s> {
@@ -992,25 +1012,6 @@ fn proc_path(dfd: BorrowedFd<'_>, name: &str) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}/{name}", dfd.as_raw_fd()))
 }
 
-/// One xattr of a path (not following a final symlink), `None` when unset.
-fn get_xattr_path(path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(Some(buf));
-            }
-            Err(Errno::NODATA) | Err(Errno::NOTSUP) => return Ok(None),
-            Err(Errno::RANGE) => {
-                let need = rustix::fs::lgetxattr(path, name, &mut [0u8; 0][..])?;
-                buf.resize(need.max(buf.len() * 2), 0);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Whether a directory has a default ACL (which then decides new files' modes, not the umask).
 fn has_default_acl(dir: &Path) -> bool {
     !matches!(
@@ -1040,8 +1041,8 @@ mod tests {
 
     #[test]
     fn subpaths_resolve_like_ostree() {
-        let empty: Vec<&str> = Vec::new();
-        assert_eq!(subpath_chain("/"), empty);
+        let root: Vec<&str> = Vec::new();
+        assert_eq!(subpath_chain("/"), root);
         assert_eq!(subpath_chain("/sub"), vec!["sub"]);
         assert_eq!(subpath_chain("sub"), vec!["sub"]);
         assert_eq!(subpath_chain("/sub/a"), vec!["sub", "a"]);

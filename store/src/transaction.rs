@@ -48,6 +48,12 @@ pub struct TransactionStats {
     pub content_bytes_written: AtomicU64,
 }
 
+/// A queued ref update: remote (None for local), name, new target (None deletes).
+type RefUpdate = (Option<String>, String, Option<ObjectId>);
+
+/// Recorded object sizes: archived size, unpacked size, ostree's type code.
+type SizeRecord = (u64, u64, u8);
+
 /// An open write transaction. Dropping it without [`Transaction::commit`] discards the
 /// staged objects.
 pub struct Transaction<'r> {
@@ -58,10 +64,10 @@ pub struct Transaction<'r> {
     _stage_lock: OwnedFd,
     claimed: Mutex<HashSet<(ObjectId, ObjectType)>>,
     stage_dirs: Mutex<HashSet<u8>>,
-    refs: Mutex<Vec<(Option<String>, String, Option<ObjectId>)>>,
+    refs: Mutex<Vec<RefUpdate>>,
     fsync: bool,
     committed: bool,
-    sizes: Option<Mutex<HashMap<ObjectId, (u64, u64, u8)>>>,
+    sizes: Option<Mutex<HashMap<ObjectId, SizeRecord>>>,
     /// What was written, for `--table-output`.
     pub stats: TransactionStats,
 }

@@ -125,6 +125,14 @@ pub fn parse_filez_header(data: &[u8]) -> Result<(FileHeader, u64, usize), Strin
     Ok((header, u64::from_be(size), end))
 }
 
+/// The checksum of a content object whose content is in memory.
+pub fn content_checksum(header: &FileHeader, content: &[u8]) -> crate::ObjectId {
+    let mut h = crate::checksum::Hasher::default();
+    h.update(&checksum_header_bytes(header));
+    h.update(content);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,12 +170,4 @@ mod tests {
         bytes.extend_from_slice(b"payload");
         assert_eq!(parse_filez_header(&bytes).unwrap(), (header, 42, n));
     }
-}
-
-/// The checksum of a content object whose content is in memory.
-pub fn content_checksum(header: &FileHeader, content: &[u8]) -> crate::ObjectId {
-    let mut h = crate::checksum::Hasher::default();
-    h.update(&checksum_header_bytes(header));
-    h.update(content);
-    h.finish()
 }
