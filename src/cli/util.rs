@@ -48,7 +48,8 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// glib's `g_format_size` (SI units): `1 byte`, `512 bytes`, `1.5 kB`, `3.2 MB`.
+/// glib's `g_format_size` (SI units): `1 byte`, `512 bytes`, `1.5 kB`, `3.2 MB`, with a
+/// no-break space (U+00A0) between value and unit as GLib 2.74 prints it (`"%.1f\u00a0%s"`).
 pub fn format_size(bytes: u64) -> String {
     if bytes < 1000 {
         return if bytes == 1 {
@@ -64,7 +65,7 @@ pub fn format_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    format!("{value:.1} {}", units[unit])
+    format!("{value:.1}\u{a0}{}", units[unit])
 }
 
 #[cfg(test)]
@@ -80,6 +81,6 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(format_size(1), "1 byte");
-        assert_eq!(format_size(1500), "1.5 kB");
+        assert_eq!(format_size(1500), "1.5\u{a0}kB");
     }
 }

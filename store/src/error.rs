@@ -19,6 +19,9 @@ pub enum Error {
     /// No repository at the path.
     #[error("{0}: not an OSTree repository (no config file)")]
     NotARepo(PathBuf),
+    /// The repository lock could not be taken.
+    #[error("{0}")]
+    Lock(String),
     /// The repository's config is unusable.
     #[error("repository config: {0}")]
     Config(String),

@@ -629,8 +629,17 @@ fn dirtree_entries(bytes: &[u8]) -> (Vec<gv::Data<'_>>, Vec<(gv::Data<'_>, gv::D
 // Low-level reads
 // ---------------------------------------------------------------------------------------------
 
-fn io_msg(e: Errno) -> String {
-    std::io::Error::from(e).to_string()
+/// `strerror` text of an errno, as GLib prints it (without Rust's `(os error N)`).
+pub(crate) fn io_msg(e: Errno) -> String {
+    strip_os_error(std::io::Error::from(e).to_string())
+}
+
+/// Drops the ` (os error N)` suffix Rust appends to system error messages.
+pub(crate) fn strip_os_error(s: String) -> String {
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 /// Opens a file below `dir` for reading, following symlinks as ostree's `openat` does.
@@ -660,7 +669,8 @@ fn read_meta(repo: &Repo, id: &ObjectId, ty: ObjectType) -> Result<Option<Vec<u8
         Err(e) => return fail(format!("openat({rel}): {}", io_msg(e))),
     };
     let mut buf = Vec::new();
-    read_all(file, &mut buf).map_err(|e| Failure(format!("read({rel}): {e}")))?;
+    read_all(file, &mut buf)
+        .map_err(|e| Failure(format!("read({rel}): {}", strip_os_error(e.to_string()))))?;
     Ok(Some(buf))
 }
 
@@ -704,8 +714,9 @@ pub fn mark_commit_partial(repo: &Repo, id: &ObjectId, fsck: bool) -> Result<(),
     ) {
         Ok(fd) => {
             if fsck {
-                crate::fsutil::write_all(&fd, b"f")
-                    .map_err(|e| Failure(format!("write({rel}): {e}")))?;
+                crate::fsutil::write_all(&fd, b"f").map_err(|e| {
+                    Failure(format!("write({rel}): {}", strip_os_error(e.to_string())))
+                })?;
             }
             Ok(())
         }
@@ -1143,10 +1154,9 @@ pub fn check_object(
         return match read_meta(repo, id, ty) {
             Ok(Some(b)) => check_metadata_bytes(id, ty, &b),
             Ok(None) => ObjectCheck::Missing,
-            Err(Failure(m)) => ObjectCheck::Corrupt(format!(
-                "fsck {id}.{}: {m}",
-                ostree_type_name(ty)
-            )),
+            Err(Failure(m)) => {
+                ObjectCheck::Corrupt(format!("fsck {id}.{}: {m}", ostree_type_name(ty)))
+            }
         };
     }
     CONTENT_BUF.with(|buf| match check_content(repo, id, &mut buf.borrow_mut()) {
@@ -1174,7 +1184,13 @@ thread_local! {
 
 /// `(uuuus@a(ayay))` with its length prefix: the bytes hashed before a file's content
 /// (`_ostree_file_header_new`), with the xattrs copied verbatim as ostree copies them.
+/// A target that is not UTF-8 becomes GLib's `[Invalid UTF-8]` placeholder, as in ostree.
 fn checksum_header(uid: u32, gid: u32, mode: u32, target: &[u8], xattrs: &[u8]) -> Vec<u8> {
+    let target: &[u8] = if std::str::from_utf8(target).is_ok() {
+        target
+    } else {
+        b"[Invalid UTF-8]"
+    };
     let body = 16 + target.len() + 1 + xattrs.len();
     let osz = if body < 0xff {
         1
@@ -1373,37 +1389,40 @@ const INVALID_COMPRESSED: &str = "Invalid compressed data";
 const NEED_MORE_INPUT: &str = "Need more input";
 
 /// Archive objects: `ostree_content_stream_parse` then the checksum of the inflated stream.
-fn check_filez(
-    repo: &Repo,
-    id: &ObjectId,
-    rel: &str,
-    buf: &mut Vec<u8>,
-) -> Result<(), Bad> {
-    let file = match open_read(&repo.objects, rel) {
+fn check_filez(repo: &Repo, id: &ObjectId, rel: &str, buf: &mut Vec<u8>) -> Result<(), Bad> {
+    use std::io::Read;
+    let mut file = match open_read(&repo.objects, rel) {
         Ok(Some(f)) => f,
         Ok(None) => return Err(Bad::Missing),
         Err(e) => return Err(format!("openat({rel}): {}", io_msg(e)).into()),
     };
-    read_all(file, buf).map_err(|e| format!("read: {e}"))?;
-    let data: &[u8] = buf;
-    let word = |at: usize| {
-        let mut w = [0u8; 4];
-        for (i, b) in w.iter_mut().enumerate() {
-            *b = data.get(at + i).copied().unwrap_or(0);
+    let read_err = |e: std::io::Error| Bad::Why(format!("read: {}", strip_os_error(e.to_string())));
+    // `g_input_stream_read_all`: as much as there is, the rest left as it was (zeroes here).
+    let read_up_to = |file: &mut std::fs::File, out: &mut [u8]| -> std::io::Result<()> {
+        let mut got = 0;
+        while got < out.len() {
+            match file.read(&mut out[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        u32::from_be_bytes(w)
+        Ok(())
     };
-    let hdr_size = word(0) as usize;
-    if hdr_size as u64 > data.len() as u64 {
-        return Err(format!("File header size {hdr_size} exceeds size {}", data.len()).into());
+    let size = file.metadata().map_err(read_err)?.len();
+    let mut prefix = [0u8; 8];
+    read_up_to(&mut file, &mut prefix).map_err(read_err)?;
+    let hdr_size = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    if hdr_size as u64 > size {
+        return Err(format!("File header size {hdr_size} exceeds size {size}").into());
     }
     if hdr_size == 0 {
         return Err(Bad::Why("File header size is zero".into()));
     }
     // A header running past the end is read short; ostree's buffer tail is then undefined.
-    let mut header = data[data.len().min(8)..data.len().min(8 + hdr_size)].to_vec();
-    header.resize(hdr_size, 0);
-    let body = &data[data.len().min(8 + hdr_size)..];
+    let mut header = vec![0u8; hdr_size];
+    read_up_to(&mut file, &mut header).map_err(read_err)?;
     let items = refs(&FILEZ_ITEMS);
     let v = gv::Data::Bytes(&header);
     let f = |i| gv::tuple_child(&items, v, i);
@@ -1425,22 +1444,38 @@ fn check_filez(
     let mut h = crate::checksum::Hasher::default();
     h.update(&hdr);
     if fmt == S_IFREG {
+        const CHUNK: usize = 256 * 1024;
+        if buf.len() < 2 * CHUNK {
+            buf.resize(2 * CHUNK, 0);
+        }
+        let (input, out) = buf.split_at_mut(CHUNK);
         let mut z = flate2::Decompress::new(false);
-        let mut out = vec![0u8; 256 * 1024];
+        let (mut start, mut end, mut eof) = (0usize, 0usize, false);
         loop {
-            let consumed = z.total_in() as usize;
-            let produced = z.total_out();
+            if start == end && !eof {
+                let n = loop {
+                    match file.read(input) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(read_err(e)),
+                    }
+                };
+                eof = n == 0;
+                (start, end) = (0, n);
+            }
+            let (in_before, out_before) = (z.total_in(), z.total_out());
             let status = z
-                .decompress(&body[consumed..], &mut out, flate2::FlushDecompress::None)
-                .map_err(|_| INVALID_COMPRESSED.to_string())?;
-            let n = (z.total_out() - produced) as usize;
-            h.update(&out[..n]);
-            match status {
-                flate2::Status::StreamEnd => break,
-                _ if n == 0 && z.total_in() as usize == consumed => {
-                    return Err(Bad::Why(NEED_MORE_INPUT.into()));
-                }
-                _ => {}
+                .decompress(&input[start..end], out, flate2::FlushDecompress::None)
+                .map_err(|_| Bad::Why(INVALID_COMPRESSED.into()))?;
+            let consumed = (z.total_in() - in_before) as usize;
+            let produced = (z.total_out() - out_before) as usize;
+            start += consumed;
+            h.update(&out[..produced]);
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            if consumed == 0 && produced == 0 && (eof || start < end) {
+                return Err(Bad::Why(NEED_MORE_INPUT.into()));
             }
         }
     }
@@ -1612,7 +1647,8 @@ fn list_commit_objects(repo: &Repo) -> Vec<ObjectId> {
             if stem.len() != 62 {
                 continue;
             }
-            if let Ok(id) = ObjectId::from_hex(&format!("{prefix}{}", String::from_utf8_lossy(stem)))
+            if let Ok(id) =
+                ObjectId::from_hex(&format!("{prefix}{}", String::from_utf8_lossy(stem)))
             {
                 out.push(id);
             }
@@ -1890,11 +1926,21 @@ pub fn fsck(
     Ok(run.report)
 }
 
-/// Checks every reached object on rayon's pool; reports in order on this thread.
+/// Worker threads for checking objects: `RAYON_NUM_THREADS` when set, else 8 per core
+/// (between 8 and 32).
+fn io_threads() -> usize {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return rayon::current_num_threads().max(1);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 8).clamp(8, 32)
+}
+
+/// Checks every reached object on a rayon pool; reports in order on this thread.
 fn verify_reachable(run: &mut Run<'_, '_>, reach: &Reachable<'_>) -> Result<(), Failure> {
     use parking_lot::{Condvar, Mutex};
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
     let items: Vec<ObjName> = reach.iter().copied().collect();
     let total = items.len();
@@ -1905,6 +1951,8 @@ fn verify_reachable(run: &mut Run<'_, '_>, reach: &Reachable<'_>) -> Result<(), 
     let results: Vec<OnceLock<ObjectCheck>> = (0..total).map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    // The index the reporting thread sleeps on (usize::MAX: none); workers wake it only then.
+    let wanted = AtomicUsize::new(usize::MAX);
     let lock = Mutex::new(());
     let ready = Condvar::new();
     let repo = run.repo;
@@ -1920,27 +1968,50 @@ fn verify_reachable(run: &mut Run<'_, '_>, reach: &Reachable<'_>) -> Result<(), 
             let (id, ty) = items[i];
             let check = check_object(repo, &id, ty, reach.cached(&items[i]));
             let _ = results[i].set(check);
-            let _guard = lock.lock();
-            ready.notify_all();
+            fence(Ordering::SeqCst);
+            if wanted.load(Ordering::SeqCst) == i {
+                let _guard = lock.lock();
+                ready.notify_all();
+            }
         }
     };
-    rayon::in_place_scope(|s| {
-        for _ in 0..rayon::current_num_threads().max(1) {
+    // Checking is bound by file-system latency as much as by hashing: more threads than
+    // cores keep the disk (or the kernel's inode and page caches) busy.
+    let mut threads = io_threads();
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("fsck-{i}"))
+        .build()
+    {
+        Ok(p) => p,
+        Err(_) => {
+            threads = rayon::current_num_threads().max(1);
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| Failure(format!("Starting threads: {e}")))?
+        }
+    };
+    pool.in_place_scope(|s| {
+        for _ in 0..threads {
             s.spawn(|_| work());
         }
         let mut outcome = Ok(());
         for (i, name) in items.iter().enumerate() {
             let check = loop {
                 if let Some(c) = results[i].get() {
-                    break c.clone();
+                    break c;
                 }
                 let mut guard = lock.lock();
+                wanted.store(i, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 if results[i].get().is_none() {
                     ready.wait(&mut guard);
                 }
+                wanted.store(usize::MAX, Ordering::SeqCst);
             };
-            let commits = reach.containing_commits(name);
-            if let Err(e) = run.handle(*name, check, Some(commits)) {
+            let commits = (*check != ObjectCheck::Ok).then(|| reach.containing_commits(name));
+            if let Err(e) = run.handle(*name, check.clone(), commits) {
                 outcome = Err(e);
                 break;
             }
@@ -1996,6 +2067,38 @@ mod tests {
         junk.extend_from_slice(b"junkjunk\n");
         let (files, _) = dirtree_entries(&junk);
         assert!(files.iter().all(|f| checksum_of(*f).is_err()) || files.is_empty());
+    }
+
+    #[test]
+    fn lenient_reader_never_panics_on_random_bytes() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let filez = refs(&FILEZ_ITEMS);
+        for round in 0..8_000 {
+            let len = (next() % if round % 10 == 0 { 70_000 } else { 300 }) as usize;
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let (files, dirs) = dirtree_entries(&data);
+            for f in files {
+                let _ = checksum_of(f);
+            }
+            for (t, m) in dirs {
+                let _ = (checksum_of(t), checksum_of(m));
+            }
+            let c = CommitView::read(&data);
+            let _ = c.parent();
+            for i in 0..8 {
+                let d = gv::tuple_child(&filez, gv::Data::Bytes(&data), i);
+                let _ = (d.u32_be(), d.u64_be(), d.str_bytes());
+            }
+            let _ = validate_metadata_structure(ObjectType::DirTree, &data);
+            let _ = validate_metadata_structure(ObjectType::Commit, &data);
+            let _ = validate_metadata_structure(ObjectType::DirMeta, &data);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! exclusive for prune, retried once a second up to `core.lock-timeout-secs` (default 30).
 
 use crate::repo::Repo;
-use crate::{Error, IoContext, Result};
+use crate::{Error, Result};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::OwnedFd;
@@ -67,7 +67,7 @@ impl Repo {
         };
         if timeout < 0 {
             rustix::fs::fcntl_lock(&fd, blocking)
-                .map_err(|e| Error::Config(format!("Locking repo {what} failed: {e}")))?;
+                .map_err(|e| Error::Lock(format!("Locking repo {what} failed: {e}")))?;
             return Ok(RepoLock { _fd: Some(fd) });
         }
         let mut waited = 0;
@@ -78,11 +78,7 @@ impl Repo {
                     std::thread::sleep(Duration::from_secs(1));
                     waited += 1;
                 }
-                Err(e) => {
-                    return Err(e).at(&path).map_err(|err| {
-                        Error::Config(format!("Locking repo {what} failed: {err}"))
-                    });
-                }
+                Err(e) => return Err(Error::Lock(format!("Locking repo {what} failed: {e}"))),
             }
         }
     }

@@ -13,7 +13,7 @@ pub enum ObjectType {
     DirMeta,
     /// A commit (`.commit`).
     Commit,
-    /// A marker left where a commit was deleted (`.commit-tombstone`).
+    /// A marker left where a commit was deleted (`.tombstone-commit`).
     TombstoneCommit,
     /// Detached commit metadata such as signatures (`.commitmeta`).
     CommitMeta,
@@ -37,7 +37,7 @@ impl ObjectType {
             ObjectType::DirTree => "dirtree",
             ObjectType::DirMeta => "dirmeta",
             ObjectType::Commit => "commit",
-            ObjectType::TombstoneCommit => "commit-tombstone",
+            ObjectType::TombstoneCommit => "tombstone-commit",
             ObjectType::CommitMeta => "commitmeta",
         }
     }
@@ -49,7 +49,7 @@ impl ObjectType {
             "dirtree" => ObjectType::DirTree,
             "dirmeta" => ObjectType::DirMeta,
             "commit" => ObjectType::Commit,
-            "commit-tombstone" => ObjectType::TombstoneCommit,
+            "tombstone-commit" => ObjectType::TombstoneCommit,
             "commitmeta" => ObjectType::CommitMeta,
             _ => return None,
         })
