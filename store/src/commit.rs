@@ -431,11 +431,11 @@ impl Walk<'_, '_> {
         let size = st.st_size as u64;
         let file = std::fs::File::from(fd);
         if size <= INLINE_MAX {
-            let mut data = Vec::with_capacity(size as usize);
-            (&file).take(size + 1).read_to_end(&mut data).at(path)?;
-            if data.len() as u64 != size {
-                return Err(Error::invalid(path, "file changed size while committing"));
-            }
+            // One read of exactly the size fstat gave: a file that shrank meanwhile fails.
+            let mut data = vec![0u8; size as usize];
+            (&file)
+                .read_exact(&mut data)
+                .map_err(|_| Error::invalid(path, "file changed size while committing"))?;
             let source = ContentSource::Bytes(&data);
             let id = Transaction::checksum_content(&header, &source)?;
             self.tx.write_content(&id, &header, size, source)?;

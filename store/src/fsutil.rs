@@ -155,3 +155,20 @@ pub fn list_dir(dir: impl AsFd, shown: &Path) -> Result<Vec<(String, rustix::fs:
     }
     Ok(out)
 }
+
+/// The process umask, read once without changing it (`Umask:` of `/proc/self/status`);
+/// files are created with their final mode and chmod-ed only where the umask interferes.
+pub fn umask() -> u32 {
+    static UMASK: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            // Unknown: assume the strictest, so modes are always set explicitly.
+            .unwrap_or(0o777)
+    });
+    *UMASK
+}

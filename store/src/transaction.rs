@@ -269,7 +269,9 @@ impl<'r> Transaction<'r> {
         self.record_size(&id, bytes.len() as u64, bytes.len() as u64, ty);
         if self.claim(&id, ty)? {
             let (fd, rel) = self.create_staged(&id, ty, 0o644)?;
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644)).at(self.stage_path(&rel))?;
+            if 0o644 & crate::fsutil::umask() != 0 {
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644)).at(self.stage_path(&rel))?;
+            }
             write_all(&fd, bytes).at(self.stage_path(&rel))?;
             self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
         }
@@ -365,8 +367,29 @@ impl<'r> Transaction<'r> {
             }
             return Ok(());
         }
-        let (fd, _) = self.create_staged(id, ObjectType::File, 0o600)?;
+        if mode == RepoMode::BareUserOnly && header.mode & !(S_IFMT | 0o775) != 0 {
+            return Err(Error::corrupt(
+                *id,
+                ObjectType::File,
+                format!(
+                    "Content object {id}: invalid mode 0{:04o} with bits 0{:04o}",
+                    header.mode,
+                    header.mode & !(S_IFMT | 0o775)
+                ),
+            ));
+        }
+        // The object file's own mode: bare-user keeps real metadata in an xattr.
+        let file_mode = match mode {
+            RepoMode::Archive => 0o644,
+            RepoMode::BareUser if header.is_symlink() => 0o644,
+            RepoMode::BareUser => (header.mode & 0o775) | 0o400,
+            RepoMode::Bare | RepoMode::BareUserOnly => header.mode & 0o7777,
+        };
+        let (fd, _) = self.create_staged(id, ObjectType::File, file_mode)?;
         let mut out = std::fs::File::from(fd);
+        // Set the mode explicitly only where creation could not give it: bits the umask
+        // removed, or setuid/setgid bits that fchown clears.
+        let mut needs_chmod = file_mode & crate::fsutil::umask() != 0;
         match mode {
             RepoMode::Archive => {
                 let mut buf = std::io::BufWriter::with_capacity(256 * 1024, &mut out);
@@ -379,7 +402,6 @@ impl<'r> Transaction<'r> {
                 }
                 buf.flush().at(&shown)?;
                 drop(buf);
-                rustix::fs::fchmod(&out, Mode::from_raw_mode(0o644)).at(&shown)?;
                 if self.sizes.is_some() {
                     let archived = rustix::fs::fstat(&out).at(&shown)?.st_size as u64;
                     self.record_size(id, archived, unpacked, ObjectType::File);
@@ -401,39 +423,29 @@ impl<'r> Transaction<'r> {
                     )]),
                 )
                 .at(&shown)?;
-                let file_mode = if header.is_symlink() {
-                    0o644
-                } else {
-                    (header.mode & 0o775) | 0o400
-                };
-                rustix::fs::fchmod(&out, Mode::from_raw_mode(file_mode)).at(&shown)?;
-                zero_mtime(&out).at(&shown)?;
             }
             RepoMode::Bare | RepoMode::BareUserOnly => {
                 copy_into(&source, &out, size).at(&shown)?;
                 if mode == RepoMode::Bare {
-                    rustix::fs::fchown(
-                        &out,
-                        Some(rustix::process::Uid::from_raw(header.uid)),
-                        Some(rustix::process::Gid::from_raw(header.gid)),
-                    )
-                    .at(&shown)?;
+                    let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
+                    if header.uid != uid.as_raw() || header.gid != gid.as_raw() {
+                        rustix::fs::fchown(
+                            &out,
+                            Some(rustix::process::Uid::from_raw(header.uid)),
+                            Some(rustix::process::Gid::from_raw(header.gid)),
+                        )
+                        .at(&shown)?;
+                        needs_chmod |= file_mode & 0o6000 != 0;
+                    }
                     xattr::set_fd(&out, &header.xattrs).at(&shown)?;
-                } else if header.mode & !(S_IFMT | 0o775) != 0 {
-                    return Err(Error::corrupt(
-                        *id,
-                        ObjectType::File,
-                        format!(
-                            "Content object {id}: invalid mode 0{:04o} with bits 0{:04o}",
-                            header.mode,
-                            header.mode & !(S_IFMT | 0o775)
-                        ),
-                    ));
                 }
-                // After fchown, which clears setuid/setgid bits.
-                rustix::fs::fchmod(&out, Mode::from_raw_mode(header.mode & !S_IFMT)).at(&shown)?;
-                zero_mtime(&out).at(&shown)?;
             }
+        }
+        if needs_chmod {
+            rustix::fs::fchmod(&out, Mode::from_raw_mode(file_mode)).at(&shown)?;
+        }
+        if mode != RepoMode::Archive {
+            zero_mtime(&out).at(&shown)?;
         }
         debug_assert!(header.is_symlink() || header.mode & S_IFMT == S_IFREG);
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
