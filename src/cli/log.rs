@@ -1,13 +1,281 @@
-//! `log` (being written).
+//! `log`: a commit and its ancestors, as ot-builtin-log.c and ot-dump.c print them.
 
+use super::util::{civil_from_days, format_timestamp, open_repo};
+use rostree_store::format::Commit;
+use rostree_store::gvariant::{Type, Value};
+use rostree_store::{Error, ObjectId, ObjectType};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Options of `log`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Show raw variant data.
+    #[arg(long)]
+    raw: bool,
+    /// The commit to start from.
+    rev: Option<String>,
+}
+
+/// `ostree log`'s help, printed on stderr before a usage error.
+const USAGE: &str = "\
+Usage:\n\
+\x20 ostree log [OPTION…] REV\n\
+\n\
+Show log starting at commit or ref\n\
+\n\
+Help Options:\n\
+\x20 -h, --help        Show help options\n\
+\n\
+Application Options:\n\
+\x20 --repo=PATH       Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)\n\
+\x20 --raw             Show raw variant data\n\
+\x20 -v, --verbose     Print debug information during command processing\n\
+\x20 --version         Print version information and exit\n\
+\n\
+\n\
+";
 
 /// Runs `log`.
-pub fn run(_repo: Option<&Path>, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("log: not yet available")
+pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(repo)?;
+    let Some(rev) = args.rev else {
+        return Err(usage_error(USAGE, "A rev argument is required"));
+    };
+    let id = repo.resolve_rev(&rev)?;
+    let flags = DumpFlags {
+        raw: args.raw,
+        unswapped: false,
+    };
+    with_stdout(|out| {
+        let mut next = Some(id);
+        let mut first = true;
+        while let Some(id) = next {
+            let bytes = match repo.read_meta_bytes(&id, ObjectType::Commit) {
+                Ok(b) => b,
+                Err(Error::MissingObject { .. }) if !first => {
+                    out.write_all(b"<< History beyond this commit not fetched >>\n")?;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            first = false;
+            next = dump_object(out, ObjectType::Commit, &id, &bytes, flags)?;
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A usage error: the command's help on stderr, then the error (printed by `main`).
+pub(super) fn usage_error(usage: &str, msg: &str) -> anyhow::Error {
+    eprint!("{usage}");
+    anyhow::anyhow!("{msg}")
+}
+
+/// Runs `f` on a buffered stdout, flushing it whatever `f` returns.
+pub(super) fn with_stdout<T>(
+    f: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let r = f(&mut out);
+    let flushed = out.flush();
+    let v = r?;
+    flushed?;
+    Ok(v)
+}
+
+/// How `ot_dump_object` prints an object.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct DumpFlags {
+    /// `--raw`: the byteswapped variant instead of the formatted commit.
+    pub raw: bool,
+    /// `show -B`: the variant as stored, then the formatted commit.
+    pub unswapped: bool,
+}
+
+/// The GVariant type of a metadata object.
+pub(super) fn object_type(ty: ObjectType) -> Option<Type> {
+    let s = match ty {
+        ObjectType::Commit => "(a{sv}aya(say)sstayay)",
+        ObjectType::DirTree => "(a(say)a(sayay))",
+        ObjectType::DirMeta => "(uuua(ayay))",
+        ObjectType::CommitMeta => "a{sv}",
+        _ => return None,
+    };
+    Type::parse(s).ok()
+}
+
+/// Decodes a metadata object as a [`Value`], naming it on failure.
+pub(super) fn decode_object(id: &ObjectId, ty: ObjectType, bytes: &[u8]) -> anyhow::Result<Value> {
+    let vty = object_type(ty).ok_or_else(|| anyhow::anyhow!("Invalid object type {ty}"))?;
+    Value::from_bytes(&vty, bytes).map_err(|e| Error::corrupt(*id, ty, e).into())
+}
+
+/// `ot_dump_object`: the `TYPE CHECKSUM` line, then the variant and/or the formatted commit.
+/// Returns the commit's parent.
+pub(super) fn dump_object(
+    out: &mut dyn Write,
+    ty: ObjectType,
+    id: &ObjectId,
+    bytes: &[u8],
+    flags: DumpFlags,
+) -> anyhow::Result<Option<ObjectId>> {
+    writeln!(out, "{ty} {id}")?;
+    if flags.unswapped || flags.raw {
+        let v = decode_object(id, ty, bytes)?;
+        let v = if flags.unswapped { v } else { byteswap(&v) };
+        writeln!(out, "{}", v.print(true))?;
+        if !flags.unswapped {
+            return parent_of(ty, id, bytes);
+        }
+    }
+    if ty != ObjectType::Commit {
+        return Ok(None);
+    }
+    let commit = Commit::parse(bytes).map_err(|why| Error::corrupt(*id, ty, why))?;
+    dump_commit(out, &commit)?;
+    Ok(commit.parent)
+}
+
+fn parent_of(ty: ObjectType, id: &ObjectId, bytes: &[u8]) -> anyhow::Result<Option<ObjectId>> {
+    if ty != ObjectType::Commit {
+        return Ok(None);
+    }
+    let commit = Commit::parse(bytes).map_err(|why| Error::corrupt(*id, ty, why))?;
+    Ok(commit.parent)
+}
+
+/// `dump_commit`: Parent, ContentChecksum, Date, Version, subject and body.
+pub(super) fn dump_commit(out: &mut dyn Write, commit: &Commit) -> anyhow::Result<()> {
+    let Some(date) = format_date(commit.timestamp) else {
+        // ostree exits through errx() here, after flushing what it printed.
+        out.flush()?;
+        eprintln!(
+            "ostree: Failed to read commit: Invalid timestamp: {}",
+            commit.timestamp
+        );
+        std::process::exit(1);
+    };
+    if let Some(parent) = &commit.parent {
+        writeln!(out, "Parent:  {parent}")?;
+    }
+    writeln!(out, "ContentChecksum:  {}", commit.content_checksum())?;
+    writeln!(out, "Date:  {date}")?;
+    if let Some(version) = version(commit) {
+        writeln!(out, "Version: {version}")?;
+    }
+    if commit.subject.is_empty() {
+        out.write_all(b"(no subject)\n")?;
+    } else {
+        out.write_all(b"\n")?;
+        indented(out, &commit.subject)?;
+    }
+    if !commit.body.is_empty() {
+        out.write_all(b"\n")?;
+        indented(out, &commit.body)?;
+    }
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// `g_variant_lookup (metadata, "version", "&s")`: the first `version` key, if a string.
+fn version(commit: &Commit) -> Option<&str> {
+    match commit.metadata.iter().find(|(k, _)| k == "version") {
+        Some((_, Value::String(s))) => Some(s),
+        _ => None,
+    }
+}
+
+/// `dump_indented_lines`: every line prefixed by four spaces; no line for a final newline.
+fn indented(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    let mut rest = text;
+    while let Some(i) = rest.find('\n') {
+        out.write_all(b"    ")?;
+        out.write_all(&rest.as_bytes()[..=i])?;
+        rest = &rest[i + 1..];
+    }
+    if !rest.is_empty() {
+        out.write_all(b"    ")?;
+        out.write_all(rest.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// `g_date_time_format (g_date_time_new_from_unix_utc (t), "%Y-%m-%d %H:%M:%S +0000")`; the
+/// timestamp is reinterpreted as signed, and GLib only represents years 1 to 9999.
+pub(super) fn format_date(timestamp: u64) -> Option<String> {
+    let t = timestamp as i64;
+    if !(-62_135_596_800..=253_402_300_799).contains(&t) {
+        return None;
+    }
+    if t >= 0 {
+        return Some(format_timestamp(t as u64));
+    }
+    // Before 1970 (a timestamp of 2^63 or more): GLib pads the year to no width.
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    Some(format!(
+        "{y}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    ))
+}
+
+/// `g_variant_byteswap`: every integer and double of the value with its bytes reversed.
+pub(super) fn byteswap(v: &Value) -> Value {
+    match v {
+        Value::Int16(n) => Value::Int16(n.swap_bytes()),
+        Value::Uint16(n) => Value::Uint16(n.swap_bytes()),
+        Value::Int32(n) => Value::Int32(n.swap_bytes()),
+        Value::Uint32(n) => Value::Uint32(n.swap_bytes()),
+        Value::Int64(n) => Value::Int64(n.swap_bytes()),
+        Value::Uint64(n) => Value::Uint64(n.swap_bytes()),
+        Value::Handle(n) => Value::Handle(n.swap_bytes()),
+        Value::Double(d) => Value::Double(f64::from_bits(d.to_bits().swap_bytes())),
+        Value::Variant(inner) => Value::Variant(Box::new(byteswap(inner))),
+        Value::Maybe(t, inner) => {
+            Value::Maybe(t.clone(), inner.as_ref().map(|i| Box::new(byteswap(i))))
+        }
+        Value::Array(t, items) => Value::Array(t.clone(), items.iter().map(byteswap).collect()),
+        Value::Tuple(items) => Value::Tuple(items.iter().map(byteswap).collect()),
+        Value::DictEntry(k, v) => Value::DictEntry(Box::new(byteswap(k)), Box::new(byteswap(v))),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_indentation() {
+        assert_eq!(format_date(0).unwrap(), "1970-01-01 00:00:00 +0000");
+        assert_eq!(format_date(u64::MAX).unwrap(), "1969-12-31 23:59:59 +0000");
+        assert!(format_date(253_402_300_800).is_none());
+        let mut out = Vec::new();
+        indented(&mut out, "a\n\nb\n").unwrap();
+        assert_eq!(out, b"    a\n    \n    b\n");
+        let mut out = Vec::new();
+        indented(&mut out, "x\ny").unwrap();
+        assert_eq!(out, b"    x\n    y\n");
+    }
+
+    #[test]
+    fn byteswap_swaps_numbers_only() {
+        let v = Value::Tuple(vec![Value::Uint32(1), Value::str("s"), Value::Byte(7)]);
+        assert_eq!(
+            byteswap(&v),
+            Value::Tuple(vec![
+                Value::Uint32(1 << 24),
+                Value::str("s"),
+                Value::Byte(7)
+            ])
+        );
+    }
 }

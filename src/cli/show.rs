@@ -1,13 +1,168 @@
-//! `show` (being written).
+//! `show`: one object, as ot-builtin-show.c prints it.
 
+use super::log::{DumpFlags, byteswap, dump_object, usage_error, with_stdout};
+use super::ls::open_content;
+use super::util::open_repo;
+use rostree_store::{ObjectId, ObjectType, Repo};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Options of `show`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Show the "related" commits.
+    #[arg(long)]
+    print_related: bool,
+    /// Print string value of metadata key.
+    #[arg(long, value_name = "KEY")]
+    print_metadata_key: Option<String>,
+    /// Print string value of detached metadata key.
+    #[arg(long, value_name = "KEY")]
+    print_detached_metadata_key: Option<String>,
+    /// Show raw variant data.
+    #[arg(long)]
+    raw: bool,
+    /// Do not automatically convert variant data from big endian.
+    #[arg(short = 'B', long)]
+    no_byteswap: bool,
+    /// The object: a rev, or the checksum of a commit, dirmeta, dirtree or file object.
+    object: Option<String>,
+    /// Further arguments, ignored as ostree ignores them.
+    #[arg(hide = true)]
+    rest: Vec<String>,
+}
+
+/// `ostree show`'s help, printed on stderr before a usage error.
+const USAGE: &str = "\
+Usage:\n\
+\x20 ostree show [OPTION…] OBJECT\n\
+\n\
+Output a metadata object\n\
+\n\
+Help Options:\n\
+\x20 -h, --help                            Show help options\n\
+\n\
+Application Options:\n\
+\x20 --repo=PATH                           Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)\n\
+\x20 --print-related                       Show the \"related\" commits\n\
+\x20 --print-variant-type=TYPE             Memory map OBJECT (in this case a filename) to the GVariant type string\n\
+\x20 --print-metadata-key=KEY              Print string value of metadata key\n\
+\x20 --print-detached-metadata-key=KEY     Print string value of detached metadata key\n\
+\x20 --print-sizes                         Show the commit size metadata\n\
+\x20 --raw                                 Show raw variant data\n\
+\x20 -B, --no-byteswap                     Do not automatically convert variant data from big endian\n\
+\x20 --gpg-homedir=HOMEDIR                 GPG Homedir to use when looking for keyrings\n\
+\x20 --gpg-verify-remote=REMOTE            Use REMOTE name for GPG configuration\n\
+\x20 -v, --verbose                         Print debug information during command processing\n\
+\x20 --version                             Print version information and exit\n\
+\n\
+\n\
+";
 
 /// Runs `show`.
-pub fn run(_repo: Option<&Path>, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("show: not yet available")
+pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(repo)?;
+    let Some(rev) = args.object.as_deref() else {
+        return Err(usage_error(USAGE, "An object argument is required"));
+    };
+    let flags = DumpFlags {
+        raw: args.raw,
+        unswapped: args.no_byteswap,
+    };
+    let key = args
+        .print_detached_metadata_key
+        .as_deref()
+        .map(|k| (k, true))
+        .or(args.print_metadata_key.as_deref().map(|k| (k, false)));
+    with_stdout(|out| {
+        if let Some((key, detached)) = key {
+            let id = repo.resolve_rev(rev)?;
+            print_metadata_key(out, &repo, &id, detached, key, args.no_byteswap)
+        } else if args.print_related {
+            let id = repo.resolve_rev(rev)?;
+            for (name, csum) in repo.read_commit(&id)?.related {
+                writeln!(out, "{name} {csum}")?;
+            }
+            Ok(())
+        } else if let Ok(id) = ObjectId::from_hex(rev) {
+            for ty in [ObjectType::Commit, ObjectType::DirMeta, ObjectType::DirTree] {
+                if repo.has_object(&id, ty)? {
+                    return print_object(out, &repo, ty, &id, flags);
+                }
+            }
+            print_file(out, &repo, &id)
+        } else {
+            let id = repo.resolve_rev(rev)?;
+            print_object(out, &repo, ObjectType::Commit, &id, flags)
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_object(
+    out: &mut dyn Write,
+    repo: &Repo,
+    ty: ObjectType,
+    id: &ObjectId,
+    flags: DumpFlags,
+) -> anyhow::Result<()> {
+    let bytes = repo.read_meta_bytes(id, ty)?;
+    dump_object(out, ty, id, &bytes, flags)?;
+    Ok(())
+}
+
+fn print_metadata_key(
+    out: &mut dyn Write,
+    repo: &Repo,
+    id: &ObjectId,
+    detached: bool,
+    key: &str,
+    no_byteswap: bool,
+) -> anyhow::Result<()> {
+    let metadata = if detached {
+        repo.read_detached_metadata(id)?
+            .ok_or_else(|| anyhow::anyhow!("No detached metadata for commit {id}"))?
+    } else {
+        repo.read_commit(id)?.metadata
+    };
+    // `g_variant_lookup_value`: the first entry with that key.
+    let Some((_, value)) = metadata.iter().find(|(k, _)| k == key) else {
+        anyhow::bail!("No such metadata key '{key}'");
+    };
+    let value = if no_byteswap {
+        value.clone()
+    } else {
+        byteswap(value)
+    };
+    writeln!(out, "{}", value.print(true))?;
+    Ok(())
+}
+
+/// A content object: its type, size or target, mode, owner and xattrs.
+fn print_file(out: &mut dyn Write, repo: &Repo, id: &ObjectId) -> anyhow::Result<()> {
+    let obj = open_content(repo, id)?;
+    let h = &obj.header;
+    writeln!(out, "Object: {id}\nType: file")?;
+    if h.is_symlink() {
+        writeln!(out, "File Type: symlink\nTarget: {}", h.symlink_target)?;
+    } else {
+        writeln!(out, "File Type: regular\nSize: {}", obj.size)?;
+    }
+    writeln!(out, "Mode: 0{:04o}", h.mode)?;
+    writeln!(out, "Uid: {}\nGid: {}", h.uid, h.gid)?;
+    writeln!(out, "Extended Attributes: {{ {} }}", h.xattrs.print())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rostree_store::gvariant::Value;
+
+    #[test]
+    fn metadata_values_print_byteswapped() {
+        // `--add-metadata=i=5` stores a native (little-endian) int; ostree shows it swapped.
+        assert_eq!(byteswap(&Value::Int32(5)).print(true), "83886080");
+    }
 }

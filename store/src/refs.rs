@@ -6,12 +6,13 @@ use crate::repo::Repo;
 use crate::{Error, IoContext, ObjectId, ObjectType, Result};
 use rustix::fs::AtFlags;
 
-/// Whether `name` is a valid ref: `/`-separated fragments of `[-._A-Za-z0-9]` (ostree's
-/// `OSTREE_REF_REGEXP`).
+/// Whether `name` is a valid ref: `/`-separated fragments of `[-._A-Za-z0-9]`, each starting
+/// with neither `-` nor `.` (ostree's `OSTREE_REF_REGEXP`).
 pub fn is_valid_ref_name(name: &str) -> bool {
     !name.is_empty()
         && name.split('/').all(|frag| {
             !frag.is_empty()
+                && !frag.starts_with(['-', '.'])
                 && frag
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))

@@ -1,10 +1,21 @@
 //! Strict decoding of untrusted bytes into [`Value`]s.
 
 use super::frame::{array_elements, tuple_items};
+use super::types::MAX_DEPTH;
 use super::{Type, Value, VariantError};
 
 pub(super) fn decode(ty: &Type, data: &[u8]) -> Result<Value, VariantError> {
+    decode_at(ty, data, 0)
+}
+
+/// Decodes a value nested in `depth` containers (variants included): nested variants carry
+/// their own types, so only this bound keeps the recursion finite on untrusted bytes.
+fn decode_at(ty: &Type, data: &[u8], depth: usize) -> Result<Value, VariantError> {
     let bad = |why| VariantError::malformed(ty, why);
+    if depth > MAX_DEPTH {
+        return Err(bad("nested too deeply"));
+    }
+    let decode = |ty: &Type, data: &[u8]| decode_at(ty, data, depth + 1);
     let fixed = |n: usize| -> Result<&[u8], VariantError> {
         if data.len() == n {
             Ok(data)

@@ -2,11 +2,16 @@
 //! `commit --add-metadata KEY=VALUE`: strings, numbers with or without type keywords, booleans,
 //! bytestrings, arrays, dictionaries, tuples, variants, `@TYPE` annotations and `nothing`/`just`.
 
+use super::types::MAX_DEPTH;
 use super::{Type, Value, VariantError};
 
 /// Parses `text`; `ty` is the expected type, if known.
 pub fn parse(text: &str, ty: Option<&Type>) -> Result<Value, VariantError> {
-    let mut p = Parser { src: text, pos: 0 };
+    let mut p = Parser {
+        src: text,
+        pos: 0,
+        depth: 0,
+    };
     let v = p.value(ty)?;
     p.skip_ws();
     if p.pos != text.len() {
@@ -18,6 +23,8 @@ pub fn parse(text: &str, ty: Option<&Type>) -> Result<Value, VariantError> {
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    /// How many values are being parsed around the current one.
+    depth: usize,
 }
 
 const KEYWORDS: &[(&str, Type)] = &[
@@ -85,7 +92,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Parses a value, of type `ty` if given: anything else is an error, so that every value
+    /// built (items of arrays, dictionaries and maybes included) has the type it claims.
     fn value(&mut self, ty: Option<&Type>) -> Result<Value, VariantError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        self.depth += 1;
+        let v = self.value_unchecked(ty);
+        self.depth -= 1;
+        let v = v?;
+        if ty.is_some_and(|t| *t != v.type_of()) {
+            return Err(self.err("value does not have the expected type"));
+        }
+        Ok(v)
+    }
+
+    fn value_unchecked(&mut self, ty: Option<&Type>) -> Result<Value, VariantError> {
         self.skip_ws();
         if self.eat("@") {
             let rest = self.rest().as_bytes();
@@ -121,6 +144,9 @@ impl<'a> Parser<'a> {
         match c {
             '\'' | '"' => {
                 let s = self.string()?;
+                if s.contains('\0') {
+                    return Err(self.err("NUL character in a string"));
+                }
                 match ty {
                     None | Some(Type::String) => Ok(Value::String(s)),
                     Some(Type::ObjectPath) => Ok(Value::ObjectPath(s)),
@@ -239,6 +265,7 @@ impl<'a> Parser<'a> {
             }
         }
         match (kt, vt) {
+            (Some(k), _) if !k.is_basic() => Err(self.err("dictionary key of a container type")),
             (Some(k), Some(v)) => Ok(Value::Array(
                 Type::DictEntry(Box::new(k), Box::new(v)),
                 items,
@@ -297,7 +324,7 @@ impl<'a> Parser<'a> {
                 Some(hex) => i128::from_str_radix(hex, 16).ok()?,
                 None => digits.parse::<i128>().ok()?,
             };
-            Some(if neg { -n } else { n })
+            if neg { n.checked_neg() } else { Some(n) }
         };
         let v = match ty {
             Type::Byte => Value::Byte(int().and_then(|n| n.try_into().ok()).ok_or_else(bad)?),

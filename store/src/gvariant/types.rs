@@ -3,6 +3,10 @@
 use super::VariantError;
 use std::fmt;
 
+/// How deeply containers may nest, as glib's `G_VARIANT_MAX_RECURSION_DEPTH`: in type strings,
+/// in decoded values (across variants) and in text. Bounds recursion on untrusted input.
+pub(crate) const MAX_DEPTH: usize = 128;
+
 /// A complete GVariant type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
@@ -58,7 +62,15 @@ impl Type {
 
     /// Parses one type from the start of `s`, returning it and the rest.
     pub(crate) fn parse_prefix(s: &[u8]) -> Option<(Type, &[u8])> {
+        Self::parse_prefix_at(s, 0)
+    }
+
+    /// [`Type::parse_prefix`] inside `depth` containers; fails beyond [`MAX_DEPTH`].
+    fn parse_prefix_at(s: &[u8], depth: usize) -> Option<(Type, &[u8])> {
         let (&c, rest) = s.split_first()?;
+        if matches!(c, b'm' | b'a' | b'(' | b'{') && depth >= MAX_DEPTH {
+            return None;
+        }
         let basic = match c {
             b'b' => Type::Bool,
             b'y' => Type::Byte,
@@ -75,11 +87,11 @@ impl Type {
             b'g' => Type::Signature,
             b'v' => Type::Variant,
             b'm' => {
-                let (inner, rest) = Self::parse_prefix(rest)?;
+                let (inner, rest) = Self::parse_prefix_at(rest, depth + 1)?;
                 return Some((Type::Maybe(Box::new(inner)), rest));
             }
             b'a' => {
-                let (inner, rest) = Self::parse_prefix(rest)?;
+                let (inner, rest) = Self::parse_prefix_at(rest, depth + 1)?;
                 return Some((Type::Array(Box::new(inner)), rest));
             }
             b'(' => {
@@ -89,17 +101,17 @@ impl Type {
                     if let Some(r) = rest.strip_prefix(b")") {
                         return Some((Type::Tuple(items), r));
                     }
-                    let (item, r) = Self::parse_prefix(rest)?;
+                    let (item, r) = Self::parse_prefix_at(rest, depth + 1)?;
                     items.push(item);
                     rest = r;
                 }
             }
             b'{' => {
-                let (key, rest) = Self::parse_prefix(rest)?;
+                let (key, rest) = Self::parse_prefix_at(rest, depth + 1)?;
                 if !key.is_basic() {
                     return None;
                 }
-                let (value, rest) = Self::parse_prefix(rest)?;
+                let (value, rest) = Self::parse_prefix_at(rest, depth + 1)?;
                 let rest = rest.strip_prefix(b"}")?;
                 return Some((Type::DictEntry(Box::new(key), Box::new(value)), rest));
             }
