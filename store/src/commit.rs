@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 /// A `--statoverride` entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,7 +371,7 @@ impl Walk<'_, '_> {
                 .into_string()
                 .map_err(|_| Error::invalid(path, "Invalid UTF-8 in symlink target"))?;
             let mut xattrs = if read_xattrs {
-                let proc = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
+                let proc = crate::fsutil::proc_path(dir, name);
                 xattr::read_path(&proc).at(path)?
             } else {
                 Xattrs::default()

@@ -1,21 +1,29 @@
 //! Directory-relative file helpers on `OwnedFd`s (rustix *at syscalls).
 
 use crate::{IoContext, Result};
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Opens a directory relative to `dir`, following a final symlink only when `follow`; the
+/// caller words the error (a path, ostree's own message, or "absent").
+pub fn openat_dir<P: rustix::path::Arg>(
+    dir: impl AsFd,
+    name: P,
+    follow: bool,
+) -> rustix::io::Result<OwnedFd> {
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    rustix::fs::openat(dir, name, flags, Mode::empty())
+}
 
 /// Opens a directory relative to `dir`.
 pub fn open_dir_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .at(shown)
+    openat_dir(dir, name, true).at(shown)
 }
 
 /// Opens a directory by path.
@@ -129,13 +137,7 @@ pub fn write_all(fd: impl AsFd, mut data: &[u8]) -> std::io::Result<()> {
 
 /// Lists the names in a directory (without `.` and `..`).
 pub fn list_dir(dir: impl AsFd, shown: &Path) -> Result<Vec<(String, rustix::fs::FileType)>> {
-    let fd = rustix::fs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .at(shown)?;
+    let fd = openat_dir(dir, ".", true).at(shown)?;
     let mut out = Vec::new();
     for entry in rustix::fs::Dir::read_from(&fd).at(shown)? {
         let entry = entry.at(shown)?;
@@ -154,6 +156,54 @@ pub fn list_dir(dir: impl AsFd, shown: &Path) -> Result<Vec<(String, rustix::fs:
         }
     }
     Ok(out)
+}
+
+/// Lists a directory the way ostree's own walks (fsck, prune) see it: names as bytes, types
+/// from `lstat` where `readdir` gives none, and nothing at all for a directory or entry that
+/// cannot be read, since those walks skip what they cannot read rather than fail.
+pub fn dir_entries_lenient(dir: impl AsFd) -> Vec<(Vec<u8>, FileType)> {
+    let mut out = Vec::new();
+    let Ok(fd) = openat_dir(dir, ".", true) else {
+        return out;
+    };
+    let Ok(iter) = rustix::fs::Dir::read_from(&fd) else {
+        return out;
+    };
+    for entry in iter.flatten() {
+        let name = entry.file_name().to_bytes().to_vec();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let mut ft = entry.file_type();
+        if ft == FileType::Unknown
+            && let Ok(st) = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+        {
+            ft = FileType::from_raw_mode(st.st_mode);
+        }
+        out.push((name, ft));
+    }
+    out
+}
+
+/// `/proc/self/fd/N/name`: a path to an entry of an open directory that does not depend on
+/// the directory's own path, for the calls with no `*at` form (xattrs of symlinks).
+pub fn proc_path(dir: impl AsFd, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_fd().as_raw_fd()))
+}
+
+/// Sets a file's mtime to 0 (the epoch), leaving its atime: ostree's canonical mtime.
+pub fn zero_mtime(fd: impl AsFd) -> rustix::io::Result<()> {
+    let ts = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+    };
+    rustix::fs::futimens(fd, &ts)
 }
 
 /// The process umask, read once without changing it (`Umask:` of `/proc/self/status`);

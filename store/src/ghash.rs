@@ -1,9 +1,11 @@
-//! GLib 2.74's `GHashTable` iteration order for string keys.
+//! GLib 2.74's `GHashTable` iteration order.
 //!
-//! ostree prints some lists (`refs`, unmatched statoverride paths) and builds `--bootable`
-//! commit metadata by iterating hash tables; matching its bytes means reproducing that order:
-//! `g_str_hash` (djb2 over signed chars), buckets `(hash * 11) % prime`, quadratic probing,
-//! and GLib's in-place resize.
+//! ostree prints some lists (`refs`, unmatched statoverride paths, fsck's objects and the
+//! commits containing them) and builds `--bootable` commit metadata by iterating hash tables;
+//! matching its bytes means reproducing that order: the key's GLib hash (`g_str_hash` for
+//! strings, djb2 over signed chars), buckets `(hash * 11) % prime`, quadratic probing, and
+//! GLib's in-place resize. [`GHashOrder`] takes any key with a caller-given hash, so tables
+//! keyed by ostree's own hashes (`ostree_hash_object_name`) share this one emulation.
 
 const PRIMES: [u32; 32] = [
     1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071,
@@ -11,30 +13,32 @@ const PRIMES: [u32; 32] = [
     268435399, 536870909, 1073741789, 2147483647,
 ];
 
-/// `g_str_hash`, with GLib's reserved values 0 and 1 mapped to 2.
-fn str_hash(key: &[u8]) -> u32 {
+/// `g_str_hash`: djb2 over signed chars.
+pub fn g_str_hash(key: &[u8]) -> u32 {
     let mut h: u32 = 5381;
     for &b in key {
         h = h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32);
     }
-    h.max(2)
+    h
 }
 
-/// A set of strings that iterates in GLib's `GHashTable` order.
-#[derive(Debug)]
-pub struct GHashOrder {
+/// An insert-only set that iterates in the order a GLib 2.74 `GHashTable` filled with the same
+/// keys in the same order would. Byte-string keys hash with [`g_str_hash`] ([`Self::insert`]);
+/// other keys come with their GLib hash ([`Self::insert_hashed`]).
+#[derive(Debug, Clone)]
+pub struct GHashOrder<K = Vec<u8>> {
     hashes: Vec<u32>,
-    keys: Vec<Option<Vec<u8>>>,
+    keys: Vec<Option<K>>,
     modulo: u32,
     nnodes: usize,
     noccupied: usize,
 }
 
-impl Default for GHashOrder {
+impl<K> Default for GHashOrder<K> {
     fn default() -> Self {
         GHashOrder {
             hashes: vec![0; 8],
-            keys: vec![None; 8],
+            keys: (0..8).map(|_| None).collect(),
             modulo: PRIMES[3],
             nnodes: 0,
             noccupied: 0,
@@ -42,32 +46,53 @@ impl Default for GHashOrder {
     }
 }
 
-impl GHashOrder {
+/// GLib reserves hash values 0 (empty) and 1 (tombstone): a key hashing to either gets 2.
+fn real_hash(hash: u32) -> u32 {
+    hash.max(2)
+}
+
+impl<K: PartialEq> GHashOrder<K> {
     fn bucket(&self, h: u32) -> usize {
         (h.wrapping_mul(11) % self.modulo) as usize
     }
 
-    /// Inserts a key (an existing key keeps its position).
-    pub fn insert(&mut self, key: &[u8]) {
-        let h = str_hash(key);
+    /// The slot holding `key`, or the empty slot where it would go.
+    fn find(&self, key: &K, h: u32) -> (usize, bool) {
         let mask = self.hashes.len() - 1;
         let mut i = self.bucket(h);
         let mut step = 0;
         while self.hashes[i] != 0 {
-            if self.hashes[i] == h && self.keys[i].as_deref() == Some(key) {
-                return;
+            if self.hashes[i] == h && self.keys[i].as_ref() == Some(key) {
+                return (i, true);
             }
             step += 1;
             i = (i + step) & mask;
         }
+        (i, false)
+    }
+
+    /// Whether `key` (whose GLib hash is `hash`) is present.
+    pub fn contains_hashed(&self, key: &K, hash: u32) -> bool {
+        self.find(key, real_hash(hash)).1
+    }
+
+    /// Adds `key`, whose GLib hash is `hash`; an existing key keeps its place. Returns whether
+    /// it was new.
+    pub fn insert_hashed(&mut self, key: K, hash: u32) -> bool {
+        let h = real_hash(hash);
+        let (i, found) = self.find(&key, h);
+        if found {
+            return false;
+        }
         self.hashes[i] = h;
-        self.keys[i] = Some(key.to_vec());
+        self.keys[i] = Some(key);
         self.nnodes += 1;
         self.noccupied += 1;
         let size = self.hashes.len();
         if (size > self.nnodes * 4 && size > 8) || size <= self.noccupied + self.noccupied / 16 {
             self.resize();
         }
+        true
     }
 
     fn resize(&mut self) {
@@ -78,12 +103,12 @@ impl GHashOrder {
             shift += 1;
             n >>= 1;
         }
-        let shift = shift.max(3);
+        let shift = shift.clamp(3, 31);
         let size = 1usize << shift;
         self.modulo = PRIMES[shift];
         if size > old {
             self.hashes.resize(size, 0);
-            self.keys.resize(size, None);
+            self.keys.resize_with(size, || None);
         }
         let mask = size - 1;
         let mut placed = vec![false; size.max(old)];
@@ -123,13 +148,30 @@ impl GHashOrder {
         self.noccupied = self.nnodes;
     }
 
-    /// The keys in iteration order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.nnodes
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.nnodes == 0
+    }
+
+    /// The keys in GLib's iteration order.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
         self.hashes
             .iter()
             .zip(&self.keys)
             .filter(|(h, _)| **h >= 2)
-            .filter_map(|(_, k)| k.as_deref())
+            .filter_map(|(_, k)| k.as_ref())
+    }
+}
+
+impl GHashOrder<Vec<u8>> {
+    /// Inserts a string key, hashed with [`g_str_hash`] (an existing key keeps its position).
+    pub fn insert(&mut self, key: &[u8]) {
+        self.insert_hashed(key.to_vec(), g_str_hash(key));
     }
 }
 
@@ -177,5 +219,27 @@ mod tests {
         let names: Vec<&str> = names.split(' ').collect();
         let expected: Vec<&str> = expected.split(' ').collect();
         assert_eq!(ghash_order(&names), expected);
+    }
+
+    fn str_set_order(keys: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut t = GHashOrder::default();
+        for k in keys {
+            let h = g_str_hash(k.as_bytes());
+            t.insert_hashed(k, h);
+        }
+        t.iter().cloned().collect()
+    }
+
+    #[test]
+    fn hash_order_matches_string_emulation() {
+        // Keys other than byte strings, hashed by the caller, land where the string keys do.
+        let names: Vec<String> = ["foo/bar", "foo/baz", "alpha", "beta", "main", "zeta"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            str_set_order(names),
+            ["foo/bar", "alpha", "beta", "foo/baz", "zeta", "main"]
+        );
     }
 }

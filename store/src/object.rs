@@ -55,6 +55,19 @@ impl ObjectType {
         })
     }
 
+    /// ostree's number for the type (`OSTREE_OBJECT_TYPE_*`): part of its object-name hash
+    /// and of `ostree.sizes` records.
+    pub fn ostree_number(self) -> u32 {
+        match self {
+            ObjectType::File => 1,
+            ObjectType::DirTree => 2,
+            ObjectType::DirMeta => 3,
+            ObjectType::Commit => 4,
+            ObjectType::TombstoneCommit => 5,
+            ObjectType::CommitMeta => 6,
+        }
+    }
+
     /// Whether objects of this type are GVariant metadata (not file content).
     pub fn is_meta(self) -> bool {
         self != ObjectType::File

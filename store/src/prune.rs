@@ -11,12 +11,13 @@
 //! afterwards, even with `no_prune`, as in ostree.
 
 use crate::fsck::{
-    Failure, Reachable, delete_object, io_msg, list_refs_ostree_order, ostree_type_name,
+    CommitView, Failure, Reachable, delete_object, io_msg, list_refs_ostree_order, loose_objects,
     unmark_commit_partial,
 };
+use crate::fsutil::{dir_entries_lenient, openat_dir};
 use crate::lock::LockKind;
 use crate::repo::{Repo, RepoMode};
-use crate::{ObjectId, ObjectType};
+use crate::{Error, ObjectId, ObjectType};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, OwnedFd};
@@ -77,7 +78,7 @@ impl Kind {
     fn suffix(self, mode: RepoMode) -> &'static str {
         match self {
             Kind::Object(ObjectType::File) => mode.file_suffix(),
-            Kind::Object(ty) => ostree_type_name(ty),
+            Kind::Object(ty) => ty.suffix(),
             Kind::PayloadLink => "payload-link",
         }
     }
@@ -100,45 +101,17 @@ impl Candidate {
     }
 }
 
+/// A directory below `dir`, if it can be opened (prune skips what it cannot read, as ostree).
 fn open_subdir(dir: impl AsFd, name: &str) -> Option<OwnedFd> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
+    openat_dir(dir, name, true).ok()
 }
 
+/// The UTF-8 names in a directory, with their types (other names are none of prune's).
 fn dir_names(dir: impl AsFd) -> Vec<(String, rustix::fs::FileType)> {
-    let mut out = Vec::new();
-    let Ok(fd) = rustix::fs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return out;
-    };
-    let Ok(iter) = rustix::fs::Dir::read_from(&fd) else {
-        return out;
-    };
-    for entry in iter.flatten() {
-        let Ok(name) = entry.file_name().to_str() else {
-            continue;
-        };
-        if name == "." || name == ".." {
-            continue;
-        }
-        let mut ft = entry.file_type();
-        if ft == rustix::fs::FileType::Unknown
-            && let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-        {
-            ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
-        }
-        out.push((name.to_string(), ft));
-    }
-    out
+    dir_entries_lenient(dir)
+        .into_iter()
+        .filter_map(|(name, ft)| Some((String::from_utf8(name).ok()?, ft)))
+        .collect()
 }
 
 /// `list_loose_objects`: every loose object of the kinds prune handles (only commits when
@@ -146,32 +119,20 @@ fn dir_names(dir: impl AsFd) -> Vec<(String, rustix::fs::FileType)> {
 fn list_candidates(repo: &Repo, commits_only: bool) -> Vec<Candidate> {
     let mode = repo.mode();
     let mut out = Vec::new();
-    for c in 0..=255u8 {
-        let prefix = format!("{c:02x}");
-        let Some(dir) = open_subdir(&repo.objects, &prefix) else {
-            continue;
+    for (hex, suffix) in loose_objects(repo) {
+        let kind = match suffix.as_str() {
+            "filez" if mode == RepoMode::Archive => Kind::Object(ObjectType::File),
+            "file" if mode != RepoMode::Archive => Kind::Object(ObjectType::File),
+            "dirtree" => Kind::Object(ObjectType::DirTree),
+            "dirmeta" => Kind::Object(ObjectType::DirMeta),
+            "commit" => Kind::Object(ObjectType::Commit),
+            "payload-link" => Kind::PayloadLink,
+            _ => continue,
         };
-        for (name, _) in dir_names(&dir) {
-            let Some((stem, suffix)) = name.rsplit_once('.') else {
-                continue;
-            };
-            let kind = match suffix {
-                "filez" if mode == RepoMode::Archive => Kind::Object(ObjectType::File),
-                "file" if mode != RepoMode::Archive => Kind::Object(ObjectType::File),
-                "dirtree" => Kind::Object(ObjectType::DirTree),
-                "dirmeta" => Kind::Object(ObjectType::DirMeta),
-                "commit" => Kind::Object(ObjectType::Commit),
-                "payload-link" => Kind::PayloadLink,
-                _ => continue,
-            };
-            if stem.len() != 62 || (commits_only && kind != Kind::Object(ObjectType::Commit)) {
-                continue;
-            }
-            out.push(Candidate {
-                hex: format!("{prefix}{stem}"),
-                kind,
-            });
+        if commits_only && kind != Kind::Object(ObjectType::Commit) {
+            continue;
         }
+        out.push(Candidate { hex, kind });
     }
     out
 }
@@ -310,12 +271,12 @@ fn keep_younger_than(
     reach.traverse_commit(commit, 0)?;
     let mut next = *commit;
     loop {
-        let rel = next.loose_path("commit");
-        let shown = repo.path().join("objects").join(&rel);
-        let Some(bytes) = crate::fsutil::read_file_at(&repo.objects, &rel, &shown)? else {
-            break;
+        let bytes = match repo.read_meta_bytes(&next, ObjectType::Commit) {
+            Ok(bytes) => bytes,
+            Err(Error::MissingObject { .. }) => break,
+            Err(e) => return Err(e.into()),
         };
-        let view = crate::fsck::CommitView::read(&bytes);
+        let view = CommitView::read(&bytes);
         if (view.timestamp as i128) < ts as i128 {
             break;
         }

@@ -3,7 +3,9 @@
 use crate::format::{Commit, DirMeta, DirTree, DirTreeRef, parse_detached};
 use crate::gvariant::Value;
 use crate::repo::Repo;
-use crate::{Error, ObjectId, ObjectType, Result};
+use crate::{Error, IoContext, ObjectId, ObjectType, Result};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 /// What a path inside a commit's tree names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +62,40 @@ impl Repo {
 
     /// Whether a commit is marked partial (`state/<csum>.commitpartial`).
     pub fn is_commit_partial(&self, id: &ObjectId) -> Result<bool> {
-        let rel = format!("state/{id}.commitpartial");
-        crate::fsutil::exists_at(&self.root, &rel, &self.root_path(&rel))
+        let state = self.commit_partial_state(id);
+        let rel = commit_partial_relpath(id);
+        Ok(state.at(self.root_path(&rel))? != PartialState::Complete)
+    }
+
+    /// A commit's partial mark as `ostree_repo_load_commit` reads it: the mark is opened
+    /// (following a symlink, as ostree does) and a first byte `f` says fsck made it. The raw
+    /// errno lets fsck word failures as ostree does.
+    pub(crate) fn commit_partial_state(&self, id: &ObjectId) -> rustix::io::Result<PartialState> {
+        let rel = commit_partial_relpath(id);
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        match rustix::fs::openat(&self.root, rel.as_str(), flags, Mode::empty()) {
+            Ok(fd) => {
+                let mut b = [0u8; 1];
+                Ok(match rustix::io::read(&fd, &mut b) {
+                    Ok(1) if b[0] == b'f' => PartialState::FsckPartial,
+                    _ => PartialState::Partial,
+                })
+            }
+            Err(Errno::NOENT) => Ok(PartialState::Complete),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entry `name` of the directory whose dirtree is `tree`, if there is one.
+    pub fn dir_child(&self, tree: &ObjectId, name: &str) -> Result<Option<TreeEntry>> {
+        let bytes = self.read_meta_bytes(tree, ObjectType::DirTree)?;
+        let dt = parse_dirtree(tree, &bytes)?;
+        Ok(if let Some(f) = dt.file(name) {
+            Some(TreeEntry::File(f))
+        } else {
+            dt.dir(name)
+                .map(|(tree, meta)| TreeEntry::Dir { tree, meta })
+        })
     }
 
     /// Finds `path` (absolute, `/`-separated) in the tree rooted at `root`.
@@ -74,18 +108,29 @@ impl Repo {
             let TreeEntry::Dir { tree, .. } = entry else {
                 return Err(Error::NotADirectory(walked));
             };
-            let bytes = self.read_meta_bytes(&tree, ObjectType::DirTree)?;
-            let dt = parse_dirtree(&tree, &bytes)?;
-            entry = if let Some(f) = dt.file(part) {
-                TreeEntry::File(f)
-            } else if let Some((tree, meta)) = dt.dir(part) {
-                TreeEntry::Dir { tree, meta }
-            } else {
-                return Err(Error::NoSuchPath(walked));
+            entry = match self.dir_child(&tree, part)? {
+                Some(child) => child,
+                None => return Err(Error::NoSuchPath(walked)),
             };
         }
         Ok(entry)
     }
+}
+
+/// A commit's partial mark (`state/<csum>.commitpartial`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartialState {
+    /// No mark: the commit's objects should all be stored.
+    Complete,
+    /// Marked partial (an interrupted pull, say): objects may be missing.
+    Partial,
+    /// Marked partial by `fsck`, which found one of its objects missing or corrupt.
+    FsckPartial,
+}
+
+/// Where a commit's partial mark lives, below the repository root.
+pub(crate) fn commit_partial_relpath(id: &ObjectId) -> String {
+    format!("state/{id}.commitpartial")
 }
 
 /// Parses dirtree bytes, naming the object on failure.

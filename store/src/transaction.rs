@@ -15,7 +15,7 @@ use crate::repo::{Repo, RepoMode};
 use crate::{Error, IoContext, ObjectId, ObjectType, Result, xattr};
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, Timestamps};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -199,14 +199,16 @@ impl<'r> Transaction<'r> {
     }
 
     fn record_size(&self, id: &ObjectId, archived: u64, unpacked: u64, ty: ObjectType) {
-        let code = match ty {
-            ObjectType::File => 1,
-            ObjectType::DirTree => 2,
-            ObjectType::DirMeta => 3,
-            _ => return,
-        };
+        // `ostree.sizes` records only content, dirtrees and dirmetas.
+        if !matches!(
+            ty,
+            ObjectType::File | ObjectType::DirTree | ObjectType::DirMeta
+        ) {
+            return;
+        }
         if let Some(m) = &self.sizes {
-            m.lock().insert(*id, (archived, unpacked, code));
+            m.lock()
+                .insert(*id, (archived, unpacked, ty.ostree_number() as u8));
         }
     }
 
@@ -358,10 +360,7 @@ impl<'r> Transaction<'r> {
                 )
                 .at(&shown)?;
                 if !header.xattrs.is_empty() {
-                    let proc = PathBuf::from(format!(
-                        "/proc/self/fd/{}/{rel}",
-                        std::os::fd::AsRawFd::as_raw_fd(&self.stage)
-                    ));
+                    let proc = fsutil::proc_path(&self.stage, &rel);
                     xattr::set_path(&proc, &header.xattrs).at(&shown)?;
                 }
             }
@@ -445,7 +444,7 @@ impl<'r> Transaction<'r> {
             rustix::fs::fchmod(&out, Mode::from_raw_mode(file_mode)).at(&shown)?;
         }
         if mode != RepoMode::Archive {
-            zero_mtime(&out).at(&shown)?;
+            fsutil::zero_mtime(&out).at(&shown)?;
         }
         debug_assert!(header.is_symlink() || header.mode & S_IFMT == S_IFREG);
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
@@ -562,18 +561,4 @@ fn copy_into(source: &ContentSource<'_>, out: &std::fs::File, size: u64) -> std:
             Ok(())
         }
     }
-}
-
-fn zero_mtime(fd: impl AsFd) -> std::io::Result<()> {
-    let ts = Timestamps {
-        last_access: rustix::fs::Timespec {
-            tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
-        },
-        last_modification: rustix::fs::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-    };
-    rustix::fs::futimens(fd, &ts).map_err(Into::into)
 }
