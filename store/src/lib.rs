@@ -24,8 +24,8 @@ pub mod object;
 pub mod prune;
 pub mod read;
 pub mod refs;
-pub mod tar_import;
 pub mod repo;
+pub mod tar_import;
 pub mod transaction;
 pub mod xattr;
 
