@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a sample the script makes: build rostree, generate a small OS-like tree,
-# commit two versions to a repository, then list, log, diff, check out and fsck them.
+# commit two versions to a repository, then list, log, diff, check out, fsck and mount them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -34,3 +34,17 @@ echo new > tree/usr/share/doc/NEWS
 "$R" --repo=repo fsck
 set +x
 echo "Demo repository and checkout are in $work"
+
+# Mount the latest commit read-only (needs /dev/fuse; as root, or with fusermount3).
+if [ -e /dev/fuse ]; then
+  mkdir -p mnt
+  "$R" umount mnt 2>/dev/null || true
+  if "$R" --repo=repo mount -d demo/stable mnt; then
+    echo
+    echo "demo/stable is mounted read-only at $work/mnt: browse it with"
+    echo "  ls -l $work/mnt/usr/bin; cat $work/mnt/usr/share/doc/README"
+    echo "and unmount it with: $R umount $work/mnt"
+  fi
+else
+  echo "(no /dev/fuse here: skipping the sample mount)"
+fi
