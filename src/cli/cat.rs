@@ -4,9 +4,9 @@
 //! resolved from the link's parent directory (absolute targets from the commit's root), name by
 //! name, without `..` handling.
 
-use super::log::{usage_error, with_stdout};
 use super::ls::{Chain, open_content, read_root};
 use super::util::open_repo;
+use super::util::{usage_error, with_stdout};
 use rostree_store::TreeEntry;
 use std::io::Read;
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! `diff`: compare two commits, or a commit and a directory, as ot-builtin-diff.c does.
 
-use super::log::{usage_error, with_stdout};
 use super::ls::{content_error, read_root};
 use super::util::{format_size, open_repo};
+use super::util::{usage_error, with_stdout};
 use rostree_store::diff::{DiffOptions, DiffSide, gio_message};
 use rostree_store::read::parse_dirtree;
 use rostree_store::{Error, ObjectId, ObjectType, Repo};

@@ -1,6 +1,6 @@
 //! `log`: a commit and its ancestors, as ot-builtin-log.c and ot-dump.c print them.
 
-use super::util::{civil_from_days, format_timestamp, open_repo};
+use super::util::{civil_from_days, format_timestamp, open_repo, usage_error, with_stdout};
 use rostree_store::format::Commit;
 use rostree_store::gvariant::{Type, Value};
 use rostree_store::{Error, ObjectId, ObjectType};
@@ -66,25 +66,6 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A usage error: the command's help on stderr, then the error (printed by `main`).
-pub(super) fn usage_error(usage: &str, msg: &str) -> anyhow::Error {
-    eprint!("{usage}");
-    anyhow::anyhow!("{msg}")
-}
-
-/// Runs `f` on a buffered stdout, flushing it whatever `f` returns.
-pub(super) fn with_stdout<T>(
-    f: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let r = f(&mut out);
-    let flushed = out.flush();
-    let v = r?;
-    flushed?;
-    Ok(v)
 }
 
 /// How `ot_dump_object` prints an object.

@@ -5,8 +5,8 @@
 //! are plain names that do not exist; a trailing `/` adds an empty name; `a//b` restarts at the
 //! root). Printed paths are built from that chain.
 
-use super::log::{usage_error, with_stdout};
 use super::util::open_repo;
+use super::util::{usage_error, with_stdout};
 use rostree_store::format::{DirMeta, S_IFLNK, S_IFMT, S_IFREG, Xattrs};
 use rostree_store::read::parse_dirtree;
 use rostree_store::{Error, ObjectId, ObjectType, Repo, RepoMode, TreeEntry};

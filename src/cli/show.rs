@@ -1,8 +1,9 @@
 //! `show`: one object, as ot-builtin-show.c prints it.
 
-use super::log::{DumpFlags, byteswap, dump_object, usage_error, with_stdout};
+use super::log::{DumpFlags, byteswap, dump_object};
 use super::ls::open_content;
 use super::util::open_repo;
+use super::util::{usage_error, with_stdout};
 use rostree_store::{ObjectId, ObjectType, Repo};
 use std::io::Write;
 use std::path::Path;

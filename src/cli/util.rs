@@ -2,6 +2,7 @@
 
 use rostree_store::Repo;
 use rostree_store::repo::default_repo_path;
+use std::io::Write;
 use std::path::Path;
 
 /// Opens the repository named by `--repo`, `$OSTREE_REPO` or the defaults.
@@ -66,6 +67,23 @@ pub fn format_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1}\u{a0}{}", units[unit])
+}
+
+/// A usage error: the command's help on stderr, then the error (printed by `main`).
+pub fn usage_error(usage: &str, msg: &str) -> anyhow::Error {
+    eprint!("{usage}");
+    anyhow::anyhow!("{msg}")
+}
+
+/// Runs `f` on a buffered stdout, flushing it whatever `f` returns.
+pub fn with_stdout<T>(f: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let r = f(&mut out);
+    let flushed = out.flush();
+    let v = r?;
+    flushed?;
+    Ok(v)
 }
 
 #[cfg(test)]
