@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    MODES, chmod, oracle, ostree, rich_tree, rostree, rostree_bin, set_xattr, sh, tempdir, write,
+    assert_no_mismatch_in_any_mode, chmod, oracle, ostree, rich_tree, rostree, rostree_bin,
+    set_xattr, sh, tempdir, write,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -238,19 +239,7 @@ fn check_mode(t: &Trees, mode: &str) -> Vec<String> {
 #[test]
 fn all_modes_match_ostree() {
     let t = trees();
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let runs: Vec<_> = MODES
-            .iter()
-            .map(|m| s.spawn(|| check_mode(&t, m)))
-            .collect();
-        runs.into_iter().flat_map(|r| r.join().unwrap()).collect()
-    });
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert_no_mismatch_in_any_mode(|mode| check_mode(&t, mode));
 }
 
 #[test]

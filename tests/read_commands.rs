@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{MODES, Run, chmod, ostree, rich_tree, rostree, set_xattr, sh, tempdir, write};
+use common::{
+    Run, assert_no_mismatch_in_any_mode, chmod, ostree, rich_tree, rostree, set_xattr, sh, tempdir,
+    write,
+};
 use std::path::{Path, PathBuf};
 
 /// Runs both tools and describes any difference in stdout, stderr or exit status.
@@ -321,19 +324,7 @@ fn check_mode(t: &Trees, mode: &str) -> Vec<String> {
 #[test]
 fn all_modes_match_ostree() {
     let t = trees();
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let runs: Vec<_> = MODES
-            .iter()
-            .map(|m| s.spawn(|| check_mode(&t, m)))
-            .collect();
-        runs.into_iter().flat_map(|r| r.join().unwrap()).collect()
-    });
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert_no_mismatch_in_any_mode(|mode| check_mode(&t, mode));
 }
 
 #[test]

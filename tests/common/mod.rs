@@ -112,6 +112,23 @@ pub fn tempdir() -> tempfile::TempDir {
 /// The four repo modes, as `init --mode` spells them.
 pub const MODES: [&str; 4] = ["bare", "bare-user", "bare-user-only", "archive"];
 
+/// Runs `check` for every repo mode on its own thread and fails with every mismatch it
+/// reports (all modes are checked before failing, so one run shows them all).
+pub fn assert_no_mismatch_in_any_mode(check: impl Fn(&str) -> Vec<String> + Sync) {
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = MODES.iter().map(|m| s.spawn(|| check(m))).collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().expect("a mode's check panicked"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Whether we run as root (CI does; ownership tests need it).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
