@@ -179,3 +179,36 @@ fn concurrent_commits_to_different_branches_both_land() {
     }
     fsck_clean(&repo);
 }
+
+#[test]
+fn commit_under_a_low_fd_limit_publishes_in_batches_and_matches_ostree() {
+    // Written objects wait open for the final sync; a low fd limit forces several early
+    // publishes (sync + link) during the walk. The result must equal ostree's commit.
+    let dir = tempdir();
+    let tree = dir.path().join("t");
+    for i in 0..400 {
+        write(
+            &tree.join(format!("d{}/f{i}", i % 7)),
+            format!("batch {i}\n").repeat(i % 50 + 1).as_bytes(),
+        );
+    }
+    for mode in ["bare-user", "archive"] {
+        let ours = dir.path().join(format!("ours-{mode}"));
+        let theirs = dir.path().join(format!("theirs-{mode}"));
+        rostree(&ours, &["init", &format!("--mode={mode}")]).ok();
+        ostree(&theirs, &["init", &format!("--mode={mode}")]).ok();
+        let args = [
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=@0",
+            tree.to_str().unwrap(),
+        ];
+        let repo_arg = format!("--repo={}", ours.display());
+        let mut limited = vec!["--nofile=300", rostree_bin(), repo_arg.as_str()];
+        limited.extend_from_slice(&args);
+        let ours_id = sh("prlimit", &limited).ok();
+        assert_eq!(ours_id, ostree(&theirs, &args).ok(), "{mode}");
+        fsck_clean(&ours);
+    }
+}

@@ -174,6 +174,21 @@ struct Walk<'t, 'r> {
 /// Files up to this size are read once into memory; larger ones are streamed twice.
 const INLINE_MAX: u64 = 2 * 1024 * 1024;
 
+thread_local! {
+    /// Each walker thread's buffer for files read whole.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Opens a file of the tree to commit for reading, without updating its access time where
+/// we may (reading a whole tree would otherwise dirty every inode).
+fn open_source(dir: &OwnedFd, name: &str) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+    match rustix::fs::openat(dir, name, flags | OFlags::NOATIME, Mode::empty()) {
+        Err(rustix::io::Errno::PERM) => rustix::fs::openat(dir, name, flags, Mode::empty()),
+        other => other,
+    }
+}
+
 /// Writes every object of the directory at `path` and returns its tree.
 pub fn write_directory(
     tx: &Transaction<'_>,
@@ -391,13 +406,7 @@ impl Walk<'_, '_> {
             self.tx.write_content(&id, &header, 0, source)?;
             return Ok(id);
         }
-        let fd = rustix::fs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .at(path)?;
+        let fd = open_source(dir, name).at(path)?;
         let st = rustix::fs::fstat(&fd).at(path)?;
         if st.st_mode & S_IFMT != S_IFREG {
             return Err(Error::invalid(
@@ -432,14 +441,17 @@ impl Walk<'_, '_> {
         let file = std::fs::File::from(fd);
         if size <= INLINE_MAX {
             // One read of exactly the size fstat gave: a file that shrank meanwhile fails.
-            let mut data = vec![0u8; size as usize];
-            (&file)
-                .read_exact(&mut data)
-                .map_err(|_| Error::invalid(path, "file changed size while committing"))?;
-            let source = ContentSource::Bytes(&data);
-            let id = Transaction::checksum_content(&header, &source)?;
-            self.tx.write_content(&id, &header, size, source)?;
-            Ok(id)
+            // The buffer is the thread's own, reused from file to file.
+            READ_BUFFER.with_borrow_mut(|data| {
+                data.resize(size as usize, 0);
+                (&file)
+                    .read_exact(data)
+                    .map_err(|_| Error::invalid(path, "file changed size while committing"))?;
+                let source = ContentSource::Bytes(data);
+                let id = Transaction::checksum_content(&header, &source)?;
+                self.tx.write_content(&id, &header, size, source)?;
+                Ok(id)
+            })
         } else {
             let source = ContentSource::File(&file);
             let id = Transaction::checksum_content(&header, &source).map_err(|e| match e {

@@ -6,6 +6,7 @@ use crate::format::{DirTree, validate_filename};
 use crate::read::parse_dirtree;
 use crate::transaction::Transaction;
 use crate::{Error, ObjectId, ObjectType, Repo, Result};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// A directory under construction.
@@ -104,11 +105,16 @@ impl MutableTree {
             validate_filename(name).map_err(|why| Error::invalid(format!("{path}/{name}"), why))?;
             dt.files.insert(name.clone(), *id);
         }
-        for (name, sub) in &self.dirs {
-            let child = format!("{path}/{name}");
-            validate_filename(name).map_err(|why| Error::invalid(&child, why))?;
-            dt.dirs.insert(name.clone(), sub.write(tx, &child)?);
+        for name in self.dirs.keys() {
+            validate_filename(name).map_err(|why| Error::invalid(format!("{path}/{name}"), why))?;
         }
+        // Subtrees are independent: write them on all cores.
+        let subtrees: Vec<(ObjectId, ObjectId)> = self
+            .dirs
+            .par_iter()
+            .map(|(name, sub)| sub.write(tx, &format!("{path}/{name}")))
+            .collect::<Result<_>>()?;
+        dt.dirs.extend(self.dirs.keys().cloned().zip(subtrees));
         let tree = tx.write_meta(ObjectType::DirTree, &dt.to_bytes())?;
         Ok((tree, meta))
     }

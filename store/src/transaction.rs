@@ -1,11 +1,18 @@
 //! Writing objects: the one object writer.
 //!
-//! Like ostree, a transaction writes new objects into a private staging directory
-//! `tmp/staging-<boot-id>-<unique>/xx/yyyy.type` (with a sibling `-lock` file held for its
-//! life), then on commit: one `syncfs`, a rename of every staged object into `objects/`, an
-//! fsync of the object directories, and only then the refs. A crash at any point leaves the
-//! repo's objects and refs at their old or new state; staging leftovers are removed by the
-//! next transaction once their lock is free.
+//! A transaction writes each new object into an anonymous file (`O_TMPFILE`) in its private
+//! staging directory `tmp/staging-<boot-id>-<unique>` (with a sibling `-lock` file held for
+//! its life, as ostree does) and keeps it open. Publishing is one `syncfs`, then a `linkat`
+//! of every such file to its final name in `objects/xx/`, then an fsync of the object
+//! directories, and only then the refs. So no object is ever visible before its bytes are on
+//! disk, a reader never sees a half-written object, and a crash leaves nothing behind: the
+//! kernel drops unlinked files. Linking skips the staging directory entry and the global
+//! cross-directory rename lock that ostree's rename-from-staging pays per object.
+//!
+//! Where `O_TMPFILE` is unsupported (and for bare-mode symlinks, which cannot be anonymous),
+//! objects are staged by name as `xx/yyyy.type` and renamed into place on commit instead.
+//! Staging leftovers are removed by the next transaction once their lock is free. Open
+//! anonymous files are bounded by the fd limit: past it, the batch is published early.
 
 use crate::content::{OSTREEMETA, ostreemeta_bytes};
 use crate::format::{FileHeader, S_IFMT, S_IFREG, checksum_header_bytes};
@@ -22,6 +29,29 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Gives an anonymous (`O_TMPFILE`) file the name `name` in `dir`. Through `/proc`, which
+/// unlike `AT_EMPTY_PATH` needs no capability. An existing object of that name (another
+/// writer was faster) is the same object: fine.
+fn link_anonymous(fd: &OwnedFd, dir: &OwnedFd, name: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    match rustix::fs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
+        Ok(()) | Err(Errno::EXIST) => return Ok(()),
+        Err(Errno::NOENT) | Err(Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    match rustix::fs::linkat(
+        rustix::fs::CWD,
+        proc.as_str(),
+        dir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    ) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Where a content object's bytes come from.
 pub enum ContentSource<'a> {
@@ -54,6 +84,28 @@ type RefUpdate = (Option<String>, String, Option<ObjectId>);
 /// Recorded object sizes: archived size, unpacked size, ostree's type code.
 type SizeRecord = (u64, u64, u8);
 
+/// A written anonymous object file and its path under `objects/`.
+struct PendingObject {
+    rel: String,
+    fd: OwnedFd,
+}
+
+/// A freshly created object file: anonymous, or named in the staging directory.
+struct StagedFile {
+    fd: OwnedFd,
+    rel: String,
+    anonymous: bool,
+}
+
+/// How many written objects may wait, open, for publication: half the fd limit, leaving
+/// room for the sources being read and everything else the process holds.
+fn pending_budget() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20);
+    (soft.saturating_sub(256) / 2).clamp(16, 1 << 16) as usize
+}
+
 /// An open write transaction. Dropping it without [`Transaction::commit`] discards the
 /// staged objects.
 pub struct Transaction<'r> {
@@ -62,8 +114,21 @@ pub struct Transaction<'r> {
     stage_name: String,
     stage: OwnedFd,
     _stage_lock: OwnedFd,
-    claimed: Mutex<HashSet<(ObjectId, ObjectType)>>,
+    /// Objects this transaction writes, with their stored size once written.
+    claimed: Mutex<HashMap<(ObjectId, ObjectType), u64>>,
+    /// Object folders holding objects staged by name.
     stage_dirs: Mutex<HashSet<u8>>,
+    /// Written anonymous files waiting to be linked into `objects/`.
+    pending: Mutex<Vec<PendingObject>>,
+    /// How many anonymous files may stay open before an early publish.
+    pending_budget: usize,
+    /// False once the filesystem refused `O_TMPFILE` or `/proc` is missing.
+    anonymous: std::sync::atomic::AtomicBool,
+    /// Which `objects/xx` folders existed when the transaction began: an object in a
+    /// folder that did not cannot be stored yet, so its existence check is skipped.
+    existing_dirs: [bool; 256],
+    /// Object folders that received objects, fsynced on commit.
+    published_dirs: Mutex<HashSet<u8>>,
     refs: Mutex<Vec<RefUpdate>>,
     fsync: bool,
     committed: bool,
@@ -109,8 +174,15 @@ impl Repo {
             stage_name,
             stage,
             _stage_lock: stage_lock,
-            claimed: Mutex::new(HashSet::new()),
+            claimed: Mutex::new(HashMap::new()),
             stage_dirs: Mutex::new(HashSet::new()),
+            pending: Mutex::new(Vec::new()),
+            pending_budget: pending_budget(),
+            anonymous: std::sync::atomic::AtomicBool::new(
+                rustix::fs::access("/proc/self/fd", rustix::fs::Access::EXISTS).is_ok(),
+            ),
+            published_dirs: Mutex::new(HashSet::new()),
+            existing_dirs: existing_object_dirs(self)?,
             refs: Mutex::new(Vec::new()),
             fsync: self.fsync_enabled(),
             committed: false,
@@ -118,6 +190,19 @@ impl Repo {
             stats: TransactionStats::default(),
         })
     }
+}
+
+/// Marks the `objects/xx` folders present in `repo`.
+fn existing_object_dirs(repo: &Repo) -> Result<[bool; 256]> {
+    let mut present = [false; 256];
+    for (name, _) in fsutil::list_dir(&repo.objects, &repo.path().join("objects"))? {
+        if name.len() == 2
+            && let Ok(byte) = u8::from_str_radix(&name, 16)
+        {
+            present[byte as usize] = true;
+        }
+    }
+    Ok(present)
 }
 
 /// Removes staging directories (ours or ostree's) whose lock no process holds any more.
@@ -212,13 +297,13 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// The stored size of an object, staged or published.
+    /// The stored size of an object, written by this transaction or published before.
     fn stored_size(&self, id: &ObjectId, ty: ObjectType) -> u64 {
+        if let Some(&size) = self.claimed.lock().get(&(*id, ty)) {
+            return size;
+        }
         let rel = self.repo.object_relpath(id, ty);
-        rustix::fs::statat(&self.stage, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-            .or_else(|_| {
-                rustix::fs::statat(&self.repo.objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-            })
+        rustix::fs::statat(&self.repo.objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| st.st_size as u64)
             .unwrap_or(0)
     }
@@ -233,10 +318,14 @@ impl<'r> Transaction<'r> {
 
     /// Claims an object for writing: false when it is stored or claimed already.
     fn claim(&self, id: &ObjectId, ty: ObjectType) -> Result<bool> {
-        if self.claimed.lock().contains(&(*id, ty)) || self.repo.has_object(id, ty)? {
+        if self.claimed.lock().contains_key(&(*id, ty)) {
             return Ok(false);
         }
-        Ok(self.claimed.lock().insert((*id, ty)))
+        // A concurrent writer may store it meanwhile: publishing tolerates that.
+        if self.existing_dirs[id.0[0] as usize] && self.repo.has_object(id, ty)? {
+            return Ok(false);
+        }
+        Ok(self.claimed.lock().insert((*id, ty), 0).is_none())
     }
 
     fn ensure_stage_dir(&self, id: &ObjectId) -> Result<()> {
@@ -250,10 +339,31 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    /// Creates the staged file for an object, to be filled by the caller.
-    fn create_staged(&self, id: &ObjectId, ty: ObjectType, mode: u32) -> Result<(OwnedFd, String)> {
-        self.ensure_stage_dir(id)?;
+    /// Creates the file for an object, to be filled by the caller and handed to
+    /// [`Transaction::finish_staged`]: anonymous where the filesystem allows, else named.
+    fn create_staged(&self, id: &ObjectId, ty: ObjectType, mode: u32) -> Result<StagedFile> {
         let rel = self.repo.object_relpath(id, ty);
+        if self.anonymous.load(Ordering::Relaxed) {
+            match rustix::fs::openat(
+                &self.stage,
+                ".",
+                OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            ) {
+                Ok(fd) => {
+                    return Ok(StagedFile {
+                        fd,
+                        rel,
+                        anonymous: true,
+                    });
+                }
+                Err(Errno::OPNOTSUPP) | Err(Errno::ISDIR) | Err(Errno::INVAL) => {
+                    self.anonymous.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e).at(self.stage_path("")),
+            }
+        }
+        self.ensure_stage_dir(id)?;
         let fd = rustix::fs::openat(
             &self.stage,
             rel.as_str(),
@@ -261,7 +371,68 @@ impl<'r> Transaction<'r> {
             Mode::from_raw_mode(mode),
         )
         .at(self.stage_path(&rel))?;
-        Ok((fd, rel))
+        Ok(StagedFile {
+            fd,
+            rel,
+            anonymous: false,
+        })
+    }
+
+    /// Records a fully written object file: its size, and for an anonymous file, a place
+    /// in the queue to be linked into `objects/` (publishing early past the fd budget).
+    fn finish_staged(
+        &self,
+        id: &ObjectId,
+        ty: ObjectType,
+        staged: StagedFile,
+        stored_size: u64,
+    ) -> Result<()> {
+        self.claimed.lock().insert((*id, ty), stored_size);
+        if staged.anonymous {
+            let mut pending = self.pending.lock();
+            pending.push(PendingObject {
+                rel: staged.rel,
+                fd: staged.fd,
+            });
+            if pending.len() >= self.pending_budget {
+                let batch = std::mem::take(&mut *pending);
+                drop(pending);
+                self.sync()?;
+                self.link_pending(batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable: one `syncfs`, unless fsync is off.
+    fn sync(&self) -> Result<()> {
+        if self.fsync {
+            rustix::fs::syncfs(&self.stage).at(self.stage_path(""))?;
+        }
+        Ok(())
+    }
+
+    /// Makes written (and synced) anonymous objects visible by linking each to its name in
+    /// `objects/`, several folders at once.
+    fn link_pending(&self, batch: Vec<PendingObject>) -> Result<()> {
+        let mut by_dir: HashMap<&str, Vec<&PendingObject>> = HashMap::new();
+        for p in &batch {
+            by_dir.entry(&p.rel[..2]).or_default().push(p);
+        }
+        let objdir = self.repo.path().join("objects");
+        by_dir
+            .par_iter()
+            .try_for_each(|(name, objects)| -> Result<()> {
+                fsutil::ensure_dir_at(&self.repo.objects, name, &objdir.join(name))?;
+                let dest = fsutil::open_dir_at(&self.repo.objects, name, &objdir.join(name))?;
+                for p in objects {
+                    link_anonymous(&p.fd, &dest, &p.rel[3..]).at(objdir.join(&p.rel))?;
+                }
+                Ok(())
+            })?;
+        let mut dirs = self.published_dirs.lock();
+        dirs.extend(by_dir.keys().filter_map(|n| u8::from_str_radix(n, 16).ok()));
+        Ok(())
     }
 
     /// Writes a metadata object (commit, dirtree, dirmeta) and returns its checksum.
@@ -270,11 +441,13 @@ impl<'r> Transaction<'r> {
         self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
         self.record_size(&id, bytes.len() as u64, bytes.len() as u64, ty);
         if self.claim(&id, ty)? {
-            let (fd, rel) = self.create_staged(&id, ty, 0o644)?;
+            let staged = self.create_staged(&id, ty, 0o644)?;
+            let shown = self.stage_path(&staged.rel);
             if 0o644 & crate::fsutil::umask() != 0 {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644)).at(self.stage_path(&rel))?;
+                rustix::fs::fchmod(&staged.fd, Mode::from_raw_mode(0o644)).at(&shown)?;
             }
-            write_all(&fd, bytes).at(self.stage_path(&rel))?;
+            write_all(&staged.fd, bytes).at(&shown)?;
+            self.finish_staged(&id, ty, staged, bytes.len() as u64)?;
             self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
         }
         Ok(id)
@@ -286,7 +459,7 @@ impl<'r> Transaction<'r> {
         let rel = self.repo.object_relpath(commit, ObjectType::CommitMeta);
         self.claimed
             .lock()
-            .insert((*commit, ObjectType::CommitMeta));
+            .insert((*commit, ObjectType::CommitMeta), bytes.len() as u64);
         let (dir, leaf) = rel.split_at(2);
         let dfd = fsutil::open_dir_at(&self.stage, dir, &self.stage_path(dir))?;
         fsutil::replace_file_at(
@@ -343,11 +516,15 @@ impl<'r> Transaction<'r> {
             }
             return Ok(());
         }
-        self.ensure_stage_dir(id)?;
         let rel = self.repo.object_relpath(id, ObjectType::File);
         let shown = self.stage_path(&rel);
         let mode = self.repo.mode();
         if header.is_symlink() && matches!(mode, RepoMode::Bare | RepoMode::BareUserOnly) {
+            // Symlinks cannot be anonymous: they are staged by name and renamed on commit.
+            self.ensure_stage_dir(id)?;
+            self.claimed
+                .lock()
+                .insert((*id, ObjectType::File), unpacked);
             rustix::fs::symlinkat(header.symlink_target.as_str(), &self.stage, rel.as_str())
                 .at(&shown)?;
             if mode == RepoMode::Bare {
@@ -384,33 +561,35 @@ impl<'r> Transaction<'r> {
             RepoMode::BareUser => (header.mode & 0o775) | 0o400,
             RepoMode::Bare | RepoMode::BareUserOnly => header.mode & 0o7777,
         };
-        let (fd, _) = self.create_staged(id, ObjectType::File, file_mode)?;
-        let mut out = std::fs::File::from(fd);
+        let staged = self.create_staged(id, ObjectType::File, file_mode)?;
+        let mut out = std::fs::File::from(staged.fd);
+        let mut stored_size = size;
         // Set the mode explicitly only where creation could not give it: bits the umask
         // removed, or setuid/setgid bits that fchown clears.
         let mut needs_chmod = file_mode & crate::fsutil::umask() != 0;
         match mode {
             RepoMode::Archive => {
                 let mut buf = std::io::BufWriter::with_capacity(256 * 1024, &mut out);
-                buf.write_all(&header.to_filez_header(size)).at(&shown)?;
+                let filez_header = header.to_filez_header(size);
+                buf.write_all(&filez_header).at(&shown)?;
+                stored_size = filez_header.len() as u64;
                 if !header.is_symlink() {
                     let level = flate2::Compression::new(self.repo.zlib_level());
                     let mut enc = flate2::write::DeflateEncoder::new(&mut buf, level);
                     copy_source(&source, &mut enc).at(&shown)?;
-                    enc.finish().at(&shown)?;
+                    enc.try_finish().at(&shown)?;
+                    stored_size += enc.total_out();
                 }
                 buf.flush().at(&shown)?;
                 drop(buf);
-                if self.sizes.is_some() {
-                    let archived = rustix::fs::fstat(&out).at(&shown)?.st_size as u64;
-                    self.record_size(id, archived, unpacked, ObjectType::File);
-                }
+                self.record_size(id, stored_size, unpacked, ObjectType::File);
             }
             RepoMode::BareUser => {
                 if header.is_symlink() {
                     let mut data = header.symlink_target.as_bytes().to_vec();
                     data.push(0);
                     out.write_all(&data).at(&shown)?;
+                    stored_size = data.len() as u64;
                 } else {
                     copy_into(&source, &out, size).at(&shown)?;
                 }
@@ -446,6 +625,11 @@ impl<'r> Transaction<'r> {
         if mode != RepoMode::Archive {
             fsutil::zero_mtime(&out).at(&shown)?;
         }
+        let staged = StagedFile {
+            fd: out.into(),
+            ..staged
+        };
+        self.finish_staged(id, ObjectType::File, staged, stored_size)?;
         debug_assert!(header.is_symlink() || header.mode & S_IFMT == S_IFREG);
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -463,35 +647,34 @@ impl<'r> Transaction<'r> {
 
     /// Publishes the staged objects, then the queued refs.
     pub fn commit(mut self) -> Result<()> {
-        let stage_path = self.stage_path("");
-        if self.fsync {
-            rustix::fs::syncfs(&self.stage).at(&stage_path)?;
-        }
+        let batch = std::mem::take(&mut *self.pending.lock());
+        self.sync()?;
+        self.link_pending(batch)?;
         let objdir = self.repo.path().join("objects");
-        let dirs: Vec<u8> = self.stage_dirs.lock().iter().copied().collect();
-        // Move every staged object into place (in parallel: renames are the slow part),
-        // then make the renames durable with one fsync per object folder.
-        let dests: Vec<OwnedFd> = dirs
-            .par_iter()
-            .map(|byte| -> Result<OwnedFd> {
-                let name = format!("{byte:02x}");
-                let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
-                fsutil::ensure_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-                let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-                for (file, _) in fsutil::list_dir(&sub, &self.stage_path(&name))? {
-                    rustix::fs::renameat(&sub, file.as_str(), &dest, file.as_str())
-                        .at(objdir.join(&name).join(&file))?;
-                }
-                Ok(dest)
-            })
-            .collect::<Result<_>>()?;
-        if self.fsync {
-            dests
-                .par_iter()
-                .try_for_each(|d| rustix::fs::fsync(d).at(&objdir))?;
-            if !dirs.is_empty() {
-                rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
+        let named: Vec<u8> = self.stage_dirs.lock().iter().copied().collect();
+        // Move the objects staged by name into place.
+        named.par_iter().try_for_each(|byte| -> Result<()> {
+            let name = format!("{byte:02x}");
+            let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
+            fsutil::ensure_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+            let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+            for (file, _) in fsutil::list_dir(&sub, &self.stage_path(&name))? {
+                rustix::fs::renameat(&sub, file.as_str(), &dest, file.as_str())
+                    .at(objdir.join(&name).join(&file))?;
             }
+            Ok(())
+        })?;
+        // Make the new names durable with one fsync per object folder, before any ref.
+        let mut dirs = self.published_dirs.lock().clone();
+        dirs.extend(named);
+        if self.fsync && !dirs.is_empty() {
+            let dirs: Vec<u8> = dirs.into_iter().collect();
+            dirs.par_iter().try_for_each(|byte| -> Result<()> {
+                let name = format!("{byte:02x}");
+                let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+                rustix::fs::fsync(&dest).at(objdir.join(&name))
+            })?;
+            rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
         }
         let refs = std::mem::take(&mut *self.refs.lock());
         for (remote, name, target) in refs {
