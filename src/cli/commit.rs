@@ -4,9 +4,9 @@ use super::datetime::parse_datetime;
 use super::util::open_repo;
 use anyhow::{Context, bail, ensure};
 use rostree_store::commit::{CommitFilter, filter_for_mode, write_commit, write_directory};
-use rostree_store::format::{Commit, metadata_value};
+use rostree_store::format::{Commit, metadata_value, sizes_value};
 use rostree_store::ghash::ghash_order;
-use rostree_store::gvariant::{Type, Value, text};
+use rostree_store::gvariant::{Value, text};
 use rostree_store::mtree::MutableTree;
 use rostree_store::tar_import::write_tar;
 use rostree_store::{ObjectId, RepoMode, Transaction};
@@ -398,32 +398,4 @@ fn bootable_metadata(metadata: Vec<(String, Value)>, release: &str) -> Vec<(Stri
         .into_iter()
         .filter_map(|k| entries.iter().find(|(ek, _)| *ek == k).cloned())
         .collect()
-}
-
-/// `ostree.sizes`: `aay`, each entry the checksum, LEB128 archived and unpacked sizes, type.
-fn sizes_value(sizes: &[(ObjectId, u64, u64, u8)]) -> Value {
-    fn varint(mut n: u64, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    Value::Array(
-        Type::Array(Box::new(Type::Byte)),
-        sizes
-            .iter()
-            .map(|(id, archived, unpacked, ty)| {
-                let mut b = id.0.to_vec();
-                varint(*archived, &mut b);
-                varint(*unpacked, &mut b);
-                b.push(*ty);
-                Value::Bytes(b)
-            })
-            .collect(),
-    )
 }

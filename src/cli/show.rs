@@ -2,8 +2,8 @@
 
 use super::log::{DumpFlags, byteswap, dump_object};
 use super::ls::open_content;
-use super::util::open_repo;
-use super::util::{usage_error, with_stdout};
+use super::util::{format_size, open_repo, usage_error, with_stdout};
+use rostree_store::format::parse_sizes;
 use rostree_store::{ObjectId, ObjectType, Repo};
 use std::io::Write;
 use std::path::Path;
@@ -21,6 +21,9 @@ pub struct Args {
     /// Print string value of detached metadata key.
     #[arg(long, value_name = "KEY")]
     print_detached_metadata_key: Option<String>,
+    /// Show the commit size metadata.
+    #[arg(long)]
+    print_sizes: bool,
     /// Show raw variant data.
     #[arg(long)]
     raw: bool,
@@ -86,6 +89,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{name} {csum}")?;
             }
             Ok(())
+        } else if args.print_sizes {
+            print_sizes(out, &repo, &repo.resolve_rev(rev)?)
         } else if let Ok(id) = ObjectId::from_hex(rev) {
             for ty in [ObjectType::Commit, ObjectType::DirMeta, ObjectType::DirTree] {
                 if repo.has_object(&id, ty)? {
@@ -137,6 +142,40 @@ fn print_metadata_key(
         byteswap(value)
     };
     writeln!(out, "{}", value.print(true))?;
+    Ok(())
+}
+
+/// The commit's `ostree.sizes` summed: all its objects, and those this repo lacks.
+fn print_sizes(out: &mut dyn Write, repo: &Repo, id: &ObjectId) -> anyhow::Result<()> {
+    let commit = repo.read_commit(id)?;
+    let Some((_, value)) = commit.metadata.iter().find(|(k, _)| k == "ostree.sizes") else {
+        anyhow::bail!("No metadata key ostree.sizes in commit");
+    };
+    let entries = parse_sizes(value).map_err(|why| anyhow::anyhow!("commit {id}: {why}"))?;
+    let (mut total, mut needed) = ((0u64, 0u64, 0usize), (0u64, 0u64, 0usize));
+    for e in &entries {
+        total = (total.0 + e.archived, total.1 + e.unpacked, total.2 + 1);
+        if !repo.has_object(&e.id, e.object_type)? {
+            needed = (needed.0 + e.archived, needed.1 + e.unpacked, needed.2 + 1);
+        }
+    }
+    writeln!(
+        out,
+        "Compressed size (needed/total): {}/{}",
+        format_size(needed.0),
+        format_size(total.0)
+    )?;
+    writeln!(
+        out,
+        "Unpacked size (needed/total): {}/{}",
+        format_size(needed.1),
+        format_size(total.1)
+    )?;
+    writeln!(
+        out,
+        "Number of objects (needed/total): {}/{}",
+        needed.2, total.2
+    )?;
     Ok(())
 }
 

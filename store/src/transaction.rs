@@ -15,7 +15,7 @@
 //! anonymous files are bounded by the fd limit: past it, the batch is published early.
 
 use crate::content::{OSTREEMETA, ostreemeta_bytes};
-use crate::format::{FileHeader, S_IFMT, S_IFREG, checksum_header_bytes};
+use crate::format::{FileHeader, S_IFMT, S_IFREG, SizeEntry, checksum_header_bytes};
 use crate::fsutil::{self, write_all};
 use crate::lock::{LockKind, RepoLock};
 use crate::repo::{Repo, RepoMode};
@@ -81,9 +81,6 @@ pub struct TransactionStats {
 /// A queued ref update: remote (None for local), name, new target (None deletes).
 type RefUpdate = (Option<String>, String, Option<ObjectId>);
 
-/// Recorded object sizes: archived size, unpacked size, ostree's type code.
-type SizeRecord = (u64, u64, u8);
-
 /// A written anonymous object file and its path under `objects/`.
 struct PendingObject {
     rel: String,
@@ -132,7 +129,7 @@ pub struct Transaction<'r> {
     refs: Mutex<Vec<RefUpdate>>,
     fsync: bool,
     committed: bool,
-    sizes: Option<Mutex<HashMap<ObjectId, SizeRecord>>>,
+    sizes: Option<Mutex<HashMap<ObjectId, SizeEntry>>>,
     /// What was written, for `--table-output`.
     pub stats: TransactionStats,
 }
@@ -267,19 +264,14 @@ impl<'r> Transaction<'r> {
         self.sizes = Some(Mutex::new(HashMap::new()));
     }
 
-    /// The recorded sizes, sorted by checksum: (id, archived, unpacked, type code).
-    pub fn sizes(&self) -> Vec<(ObjectId, u64, u64, u8)> {
-        let mut out: Vec<_> = self
+    /// The recorded sizes, sorted by checksum.
+    pub fn sizes(&self) -> Vec<SizeEntry> {
+        let mut out: Vec<SizeEntry> = self
             .sizes
             .as_ref()
-            .map(|m| {
-                m.lock()
-                    .iter()
-                    .map(|(id, &(a, u, t))| (*id, a, u, t))
-                    .collect()
-            })
+            .map(|m| m.lock().values().cloned().collect())
             .unwrap_or_default();
-        out.sort_by_key(|e| e.0);
+        out.sort_by_key(|e| e.id);
         out
     }
 
@@ -292,8 +284,13 @@ impl<'r> Transaction<'r> {
             return;
         }
         if let Some(m) = &self.sizes {
-            m.lock()
-                .insert(*id, (archived, unpacked, ty.ostree_number() as u8));
+            let entry = SizeEntry {
+                id: *id,
+                object_type: ty,
+                archived,
+                unpacked,
+            };
+            m.lock().insert(*id, entry);
         }
     }
 

@@ -8,6 +8,7 @@ mod dirmeta;
 mod dirtree;
 mod file_header;
 mod names;
+mod sizes;
 mod xattrs;
 
 pub use commit::{Commit, metadata_from_value, metadata_value, parse_detached};
@@ -15,6 +16,7 @@ pub use dirmeta::DirMeta;
 pub use dirtree::{DirTree, DirTreeRef};
 pub use file_header::{FileHeader, checksum_header_bytes, content_checksum, parse_filez_header};
 pub use names::validate_filename;
+pub use sizes::{SizeEntry, parse_sizes, sizes_value};
 pub use xattrs::Xattrs;
 
 use crate::gvariant::Type;
