@@ -13,7 +13,9 @@ mod log;
 mod ls;
 mod mount;
 mod prune;
+mod pull;
 mod refs;
+mod remote;
 mod reset;
 mod rev_parse;
 mod show;
@@ -63,8 +65,12 @@ pub enum Command {
     Mount(mount::Args),
     /// Delete unreachable objects.
     Prune(prune::Args),
+    /// Download data from a remote repository.
+    Pull(pull::Args),
     /// List, create, delete or alias refs.
     Refs(refs::Args),
+    /// Remote commands that may involve internet access.
+    Remote(remote::Args),
     /// Reset a ref to a previous commit.
     Reset(reset::Args),
     /// Output the target of a rev.
@@ -92,8 +98,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(a) => ls::run(repo, a),
         Command::Mount(a) => mount::run(repo, a),
         Command::Prune(a) => prune::run(repo, a),
+        Command::Pull(a) => pull::run(repo, a),
         Command::Umount(a) => mount::umount(a),
         Command::Refs(a) => refs::run(repo, a),
+        Command::Remote(a) => remote::run(repo, a),
         Command::Reset(a) => reset::run(repo, a),
         Command::RevParse(a) => rev_parse::run(repo, a),
         Command::Show(a) => show::run(repo, a),

@@ -3,7 +3,7 @@
 
 use super::util::open_repo;
 use rostree_store::ghash::ghash_order;
-use rostree_store::refs::{RefTarget, is_valid_ref_name};
+use rostree_store::refs::{RefTarget, is_valid_ref_name, parse_refspec};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -41,9 +41,9 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             args.prefixes.len() == 1,
             "You must specify only 1 existing ref when creating a new ref"
         );
-        anyhow::ensure!(is_valid_ref_name(new), "Invalid refspec {new}");
         let target = &args.prefixes[0];
         if args.alias {
+            anyhow::ensure!(is_valid_ref_name(new), "Invalid refspec {new}");
             anyhow::ensure!(
                 repo.read_ref(None, target).ok().flatten().is_some(),
                 "Cannot create alias to non-existent ref: {target}"
@@ -52,12 +52,14 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             repo.write_alias(new, target)?;
             return Ok(ExitCode::SUCCESS);
         }
-        if !args.force && repo.read_ref(None, new).ok().flatten().is_some() {
+        // Like ostree, `--create` takes a refspec: `REMOTE:REF` creates a remote ref.
+        let (remote, name) = parse_refspec(new)?;
+        if !args.force && repo.read_ref(remote, name).ok().flatten().is_some() {
             anyhow::bail!("--create specified but ref {new} already exists");
         }
         let id = repo.resolve_rev(target)?;
         let tx = repo.begin()?;
-        tx.set_ref(None, new, Some(id));
+        tx.set_ref(remote, name, Some(id));
         tx.commit()?;
         return Ok(ExitCode::SUCCESS);
     }

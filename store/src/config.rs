@@ -114,6 +114,28 @@ impl KeyFile {
         before != self.lines.len()
     }
 
+    /// Removes a group with its keys; returns whether it was there. Like GKeyFile, removing
+    /// the last group also drops the blank line that separated it from the one before.
+    pub fn remove_group(&mut self, group: &str) -> bool {
+        let Some(start) = self
+            .lines
+            .iter()
+            .position(|l| matches!(l, Line::Group(g) if g == group))
+        else {
+            return false;
+        };
+        let end = self.lines[start + 1..]
+            .iter()
+            .position(|l| matches!(l, Line::Group(_)))
+            .map_or(self.lines.len(), |i| start + 1 + i);
+        let was_last = end == self.lines.len();
+        self.lines.drain(start..end);
+        if was_last && self.lines.last() == Some(&Line::Other(String::new())) {
+            self.lines.pop();
+        }
+        true
+    }
+
     /// The groups, in file order.
     pub fn groups(&self) -> Vec<&str> {
         self.lines

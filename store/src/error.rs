@@ -75,6 +75,20 @@ pub enum Error {
         /// Why it is refused.
         why: String,
     },
+    /// A pull that cannot go on: what the remote offers does not fit what was asked.
+    #[error("{0}")]
+    Pull(String),
+    /// A remote that is not configured.
+    #[error("Remote \"{0}\" not found")]
+    RemoteNotFound(String),
+    /// A file of a remote that could not be fetched or was refused.
+    #[error("{url}: {why}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        why: String,
+    },
     /// GVariant bytes or text that could not be read, outside any object.
     #[error(transparent)]
     Variant(#[from] VariantError),

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod mtree;
 pub mod object;
 pub mod prune;
+pub mod pull;
 pub mod read;
 pub mod refs;
 pub mod repo;

@@ -635,6 +635,17 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
+    /// Makes the anonymous objects written so far durable and visible now, so that an
+    /// interrupted pull keeps them; refs still wait for [`Transaction::commit`].
+    pub fn publish_written(&self) -> Result<()> {
+        let batch = std::mem::take(&mut *self.pending.lock());
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.sync()?;
+        self.link_pending(batch)
+    }
+
     /// Queues a ref update, applied by [`Transaction::commit`] after the objects are in place.
     pub fn set_ref(&self, remote: Option<&str>, name: &str, target: Option<ObjectId>) {
         self.refs

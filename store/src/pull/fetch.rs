@@ -1,0 +1,128 @@
+//! Fetching a remote repository's files: over HTTP(S) with one keep-alive connection pool
+//! shared by the worker threads, or from a local `file://` path.
+//!
+//! Every response is untrusted: bodies are capped at a size the caller gives (a body larger
+//! than the object can be fails), redirects are followed a few times, and a stalled server
+//! hits a timeout. A 404 is `Ok(None)`: the caller decides whether absence is an error.
+
+use crate::{Error, Result};
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long one request may take before the server counts as stalled.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long to wait for a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a remote's files come from.
+#[derive(Clone)]
+pub enum Fetcher {
+    /// `http://` or `https://`: the base URL, ending in `/`, and the shared agent.
+    Http {
+        /// The remote's URL with a trailing slash.
+        base: String,
+        /// The connection pool.
+        agent: ureq::Agent,
+    },
+    /// `file://`: the repository's directory.
+    File(PathBuf),
+}
+
+/// The failure of one fetch: names the URL.
+fn fetch_error(url: &str, why: impl std::fmt::Display) -> Error {
+    Error::Fetch {
+        url: url.to_string(),
+        why: why.to_string(),
+    }
+}
+
+impl Fetcher {
+    /// A fetcher for a remote URL (`http://`, `https://` or `file://`).
+    pub fn new(url: &str, connections: usize) -> Result<Fetcher> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(Fetcher::File(PathBuf::from(path)));
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(fetch_error(url, "unsupported URL scheme"));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(5)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .max_idle_connections_per_host(connections.max(1))
+            .user_agent(concat!("rostree/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        let base = if url.ends_with('/') {
+            url.to_string()
+        } else {
+            format!("{url}/")
+        };
+        Ok(Fetcher::Http { base, agent })
+    }
+
+    /// The full URL of a file of the remote, for messages.
+    pub fn url(&self, rel: &str) -> String {
+        match self {
+            Fetcher::Http { base, .. } => format!("{base}{rel}"),
+            Fetcher::File(dir) => format!("file://{}", dir.join(rel).display()),
+        }
+    }
+
+    /// Opens `rel` (a path below the repository) as a stream; `None` when the remote has no
+    /// such file. The caller bounds how much it reads.
+    pub fn open(&self, rel: &str) -> Result<Option<Box<dyn Read + Send>>> {
+        let url = self.url(rel);
+        match self {
+            Fetcher::File(dir) => {
+                let path = dir.join(rel);
+                match std::fs::File::open(&path) {
+                    Ok(f) => Ok(Some(Box::new(f))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(&path, e)),
+                }
+            }
+            Fetcher::Http { agent, .. } => {
+                let response = agent.get(&url).call().map_err(|e| fetch_error(&url, e))?;
+                match response.status().as_u16() {
+                    200 => {}
+                    404 => return Ok(None),
+                    status => {
+                        return Err(fetch_error(&url, format!("Server returned HTTP {status}")));
+                    }
+                }
+                let reader = response
+                    .into_body()
+                    .into_with_config()
+                    .limit(u64::MAX)
+                    .reader();
+                Ok(Some(Box::new(reader)))
+            }
+        }
+    }
+
+    /// Fetches `rel` whole, refusing more than `limit` bytes; `None` when it is absent.
+    pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some(reader) = self.open(rel)? else {
+            return Ok(None);
+        };
+        let url = self.url(rel);
+        let mut out = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| fetch_error(&url, e))?;
+        if out.len() as u64 > limit {
+            return Err(fetch_error(&url, format!("larger than {limit} bytes")));
+        }
+        Ok(Some(out))
+    }
+
+    /// Like [`Fetcher::get`], but absence is an error.
+    pub fn get_required(&self, rel: &str, limit: u64) -> Result<Vec<u8>> {
+        self.get(rel, limit)?
+            .ok_or_else(|| fetch_error(&self.url(rel), "Server returned HTTP 404"))
+    }
+}

@@ -1,0 +1,332 @@
+//! Pulling commits from a remote archive repository over HTTP(S) (or `file://`), as
+//! `ostree pull` does: read the remote's `config` and `summary` (else `refs/heads/<ref>`),
+//! then each commit's `.commitmeta` and `.commit`, then the dirtrees and dirmetas level by
+//! level and the missing content, many fetches at once over keep-alive connections.
+//!
+//! Every object is verified before it is stored (see [`objects`]). While a commit's objects
+//! arrive it is marked partial (`state/<csum>.commitpartial`) and what arrived is published
+//! level by level, so an interrupted pull keeps it and the next one fetches only the rest.
+//! Refs move last, in the transaction's commit, after every object is durable.
+
+mod fetch;
+pub mod objects;
+mod parallel;
+mod remote;
+mod summary;
+
+pub use fetch::Fetcher;
+pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
+pub use summary::{SummaryRef, parse_summary};
+
+use crate::config::KeyFile;
+use crate::format::Commit;
+use crate::gvariant::Value;
+use crate::{Error, ObjectId, ObjectType, Repo, Result};
+use objects::ObjectFetcher;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What to pull and how.
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    /// Refs (or commit checksums) to pull; empty means the remote's configured branches.
+    pub refs: Vec<String>,
+    /// How many parents to pull too: 0 none, -1 all.
+    pub depth: i64,
+    /// Fetch only the commit objects, leaving them marked partial.
+    pub commit_metadata_only: bool,
+    /// Write refs as local branches (`refs/heads/`) rather than under `refs/remotes/`.
+    pub mirror: bool,
+    /// Concurrent fetches.
+    pub connections: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            refs: Vec::new(),
+            depth: 0,
+            commit_metadata_only: false,
+            mirror: false,
+            connections: 8,
+        }
+    }
+}
+
+/// Progress counters, readable while a pull runs.
+#[derive(Debug, Default)]
+pub struct PullStats {
+    /// Metadata objects fetched.
+    pub metadata: AtomicU64,
+    /// Content objects fetched.
+    pub content: AtomicU64,
+    /// Content objects the pull found it needs (known once the trees are walked).
+    pub content_needed: AtomicU64,
+    /// Bytes received.
+    pub bytes: AtomicU64,
+    /// Bytes of content written to the repository.
+    pub content_bytes_written: AtomicU64,
+}
+
+/// One ref a pull updated (or found current).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PulledRef {
+    /// The ref's name (without the remote).
+    pub name: String,
+    /// Where it pointed before.
+    pub old: Option<ObjectId>,
+    /// The commit pulled.
+    pub new: ObjectId,
+}
+
+/// The requested refs resolved against the remote: (ref name, or None for a bare
+/// checksum; commit).
+fn resolve_refs(
+    fetcher: &Fetcher,
+    remote: &Remote,
+    summary: Option<&[SummaryRef]>,
+    requested: &[String],
+) -> Result<Vec<(Option<String>, ObjectId)>> {
+    let wanted: Vec<String> = if requested.is_empty() {
+        if remote.branches.is_empty() {
+            return Err(Error::Pull(format!(
+                "No configured branches for remote {}",
+                remote.name
+            )));
+        }
+        remote.branches.clone()
+    } else {
+        requested.to_vec()
+    };
+    let mut out = Vec::new();
+    for r in wanted {
+        if let Ok(id) = ObjectId::from_hex(&r) {
+            out.push((None, id));
+            continue;
+        }
+        if !crate::refs::is_valid_ref_name(&r) {
+            return Err(Error::InvalidRefName(r));
+        }
+        let id = match summary {
+            Some(refs) => refs
+                .iter()
+                .find(|s| s.name == r)
+                .map(|s| s.commit)
+                .ok_or_else(|| {
+                    Error::Pull(format!("No such branch '{r}' in repository summary"))
+                })?,
+            None => {
+                let rel = format!("refs/heads/{r}");
+                let bytes = fetcher.get(&rel, 4096)?.ok_or_else(|| Error::Fetch {
+                    url: fetcher.url(&rel),
+                    why: "Server returned HTTP 404".into(),
+                })?;
+                crate::refs::parse_ref_file(&bytes).map_err(|why| Error::Fetch {
+                    url: fetcher.url(&rel),
+                    why: format!("invalid ref: {why}"),
+                })?
+            }
+        };
+        out.push((Some(r), id));
+    }
+    Ok(out)
+}
+
+/// Checks the remote repository's `config`: only archive repositories can be pulled.
+fn check_remote_config(fetcher: &Fetcher) -> Result<()> {
+    let bytes = fetcher.get_required("config", 1024 * 1024)?;
+    let url = fetcher.url("config");
+    let text = String::from_utf8(bytes).map_err(|_| Error::Fetch {
+        url: url.clone(),
+        why: "not UTF-8".into(),
+    })?;
+    let config = KeyFile::parse(&text).map_err(|why| Error::Fetch {
+        url: url.clone(),
+        why,
+    })?;
+    let mode = config.get("core", "mode").unwrap_or("bare");
+    if mode != "archive-z2" && mode != "archive" {
+        return Err(Error::Fetch {
+            url,
+            why: format!("Can't pull from archives with mode \"{mode}\""),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a commit bound to other refs (`ostree.ref-binding`) than the one pulled.
+fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
+    let Some((_, bound)) = commit
+        .metadata
+        .iter()
+        .find(|(k, _)| k == "ostree.ref-binding")
+    else {
+        return Ok(());
+    };
+    let refs: Vec<&str> = bound
+        .as_array()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if refs.contains(&name) {
+        return Ok(());
+    }
+    Err(Error::corrupt(
+        *id,
+        ObjectType::Commit,
+        format!(
+            "commit has no requested ref \"{name}\" in ref binding metadata ({})",
+            refs.join(", ")
+        ),
+    ))
+}
+
+/// Refuses commits without a signature when the remote requires GPG verification.
+fn check_signed(
+    remote: &Remote,
+    id: &ObjectId,
+    detached: Option<&[(String, Value)]>,
+) -> Result<()> {
+    if !remote.gpg_verify {
+        return Ok(());
+    }
+    let signed = detached.is_some_and(|m| m.iter().any(|(k, _)| k == "ostree.gpgsigs"));
+    let why = if signed {
+        "GPG signatures found, but verifying them is not supported yet (use gpg-verify=false in remote config to disable)"
+    } else {
+        "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
+    };
+    Err(Error::Pull(format!("Commit {id}: {why}")))
+}
+
+/// Pulls from the remote `remote_name` into `repo`.
+pub fn pull(
+    repo: &Repo,
+    remote_name: &str,
+    options: &PullOptions,
+    stats: &PullStats,
+) -> Result<Vec<PulledRef>> {
+    let remote = repo.remote(remote_name)?;
+    let fetcher = Fetcher::new(&remote.url, options.connections)?;
+    check_remote_config(&fetcher)?;
+    let summary = match fetcher.get("summary", objects::MAX_METADATA_SIZE)? {
+        Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
+            url: fetcher.url("summary"),
+            why,
+        })?),
+        None => None,
+    };
+    let targets = resolve_refs(&fetcher, &remote, summary.as_deref(), &options.refs)?;
+
+    let tx = repo.begin()?;
+    let objects = ObjectFetcher {
+        repo,
+        tx: &tx,
+        fetcher: &fetcher,
+        stats,
+    };
+    let mut done: HashSet<ObjectId> = HashSet::new();
+    for (name, id) in &targets {
+        let mut next = Some(*id);
+        let mut depth = options.depth;
+        while let Some(commit_id) = next.take() {
+            if !done.insert(commit_id) {
+                break;
+            }
+            let complete = repo.has_object(&commit_id, ObjectType::Commit)?
+                && !repo.is_commit_partial(&commit_id)?;
+            let commit = if complete {
+                let commit = repo.read_commit(&commit_id)?;
+                if commit_id == *id {
+                    let detached = repo.read_detached_metadata(&commit_id)?;
+                    check_signed(&remote, &commit_id, detached.as_deref())?;
+                }
+                commit
+            } else {
+                let fetched = objects.fetch_commit(&commit_id)?;
+                // Only the commit asked for is checked; its parents come with its trust.
+                if commit_id == *id {
+                    check_signed(&remote, &commit_id, fetched.detached.as_deref())?;
+                    if let Some(n) = name {
+                        check_ref_binding(&commit_id, &fetched.commit, n)?;
+                    }
+                }
+                mark_partial(repo, &commit_id)?;
+                fetched.store(&tx)?;
+                tx.publish_written()?;
+                fetched.commit
+            };
+            if !complete && !options.commit_metadata_only {
+                fetch_tree(&objects, &commit, options.connections)?;
+                tx.publish_written()?;
+                crate::fsck::unmark_commit_partial(repo, &commit_id)
+                    .map_err(|f| Error::Pull(f.0))?;
+            }
+            if depth != 0 {
+                depth -= 1;
+                next = commit.parent;
+            }
+        }
+    }
+    let mut pulled = Vec::new();
+    for (name, id) in &targets {
+        let Some(name) = name else { continue };
+        let (remote_part, old) = if options.mirror {
+            (None, repo.read_ref(None, name)?)
+        } else {
+            (Some(remote_name), repo.read_ref(Some(remote_name), name)?)
+        };
+        tx.set_ref(remote_part, name, Some(*id));
+        pulled.push(PulledRef {
+            name: name.clone(),
+            old,
+            new: *id,
+        });
+    }
+    let written = tx.stats.content_bytes_written.load(Ordering::Relaxed);
+    stats
+        .content_bytes_written
+        .store(written, Ordering::Relaxed);
+    tx.commit()?;
+    Ok(pulled)
+}
+
+fn mark_partial(repo: &Repo, id: &ObjectId) -> Result<()> {
+    crate::fsck::mark_commit_partial(repo, id, false).map_err(|f| Error::Pull(f.0))
+}
+
+/// Fetches a commit's tree: dirtrees and dirmetas level by level, then missing content.
+fn fetch_tree(objects: &ObjectFetcher<'_>, commit: &Commit, connections: usize) -> Result<()> {
+    let mut seen_trees = HashSet::new();
+    let mut seen_files = HashSet::new();
+    let mut level = vec![(commit.root_tree, commit.root_meta)];
+    let mut files = Vec::new();
+    while !level.is_empty() {
+        let trees = parallel::map(&level, connections, |(tree, meta)| {
+            objects.ensure_dirmeta(meta)?;
+            objects.ensure_dirtree(tree)
+        })?;
+        let mut next = Vec::new();
+        for tree in trees {
+            for id in tree.files.values() {
+                if seen_files.insert(*id) {
+                    files.push(*id);
+                }
+            }
+            // Same tree, other metadata (an empty dir and an empty sticky dir): both count.
+            for &(t, m) in tree.dirs.values() {
+                if seen_trees.insert((t, m)) {
+                    next.push((t, m));
+                }
+            }
+        }
+        level = next;
+    }
+    objects
+        .stats
+        .content_needed
+        .fetch_add(files.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    parallel::map(&files, connections, |id| objects.ensure_content(id))?;
+    Ok(())
+}

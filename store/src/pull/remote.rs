@@ -1,0 +1,131 @@
+//! Remotes, kept in the repository's `config` as ostree keeps them: a group
+//! `[remote "NAME"]` with `url`, optional `branches=a;b;`, `gpg-verify` and other options.
+
+use crate::{Error, Repo, Result};
+
+/// A configured remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// Its name.
+    pub name: String,
+    /// Where its repository is served.
+    pub url: String,
+    /// Branches pulled when `pull` names none.
+    pub branches: Vec<String>,
+    /// Whether commits must carry a valid GPG signature (ostree's default: yes).
+    pub gpg_verify: bool,
+}
+
+/// What `remote add` writes besides the URL.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteOptions {
+    /// Branches to remember.
+    pub branches: Vec<String>,
+    /// `--set=KEY=VALUE` options, in order.
+    pub settings: Vec<(String, String)>,
+    /// `--no-gpg-verify`.
+    pub no_gpg_verify: bool,
+}
+
+fn group(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+/// Whether `name` is a valid remote name: one ref fragment (`[-._A-Za-z0-9]+`).
+pub fn is_valid_remote_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+impl Repo {
+    /// The configured remotes' names, sorted.
+    pub fn remote_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .config()
+            .groups()
+            .into_iter()
+            .filter_map(|g| g.strip_prefix("remote \"")?.strip_suffix('"'))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A configured remote, or `Remote "NAME" not found`.
+    pub fn remote(&self, name: &str) -> Result<Remote> {
+        let g = group(name);
+        let config = self.config();
+        let url = config
+            .get(&g, "url")
+            .ok_or_else(|| Error::RemoteNotFound(name.to_string()))?;
+        let branches = config
+            .get(&g, "branches")
+            .map(|b| {
+                b.split(';')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let gpg_verify = config
+            .get_bool(&g, "gpg-verify")
+            .map_err(Error::Config)?
+            .unwrap_or(true);
+        Ok(Remote {
+            name: name.to_string(),
+            url: url.to_string(),
+            branches,
+            gpg_verify,
+        })
+    }
+
+    /// Adds a remote (`remote add`); with `if_not_exists`, an existing one is left alone.
+    pub fn add_remote(
+        &mut self,
+        name: &str,
+        url: &str,
+        options: &RemoteOptions,
+        if_not_exists: bool,
+    ) -> Result<()> {
+        if !is_valid_remote_name(name) {
+            return Err(Error::Pull(format!("Invalid remote name {name}")));
+        }
+        if self.remote_names().iter().any(|n| n == name) {
+            if if_not_exists {
+                return Ok(());
+            }
+            return Err(Error::Pull(format!(
+                "Remote configuration for \"{name}\" already exists: (in config)"
+            )));
+        }
+        let g = group(name);
+        let mut config = self.config().clone();
+        config.set(&g, "url", url);
+        if !options.branches.is_empty() {
+            let list: String = options.branches.iter().map(|b| format!("{b};")).collect();
+            config.set(&g, "branches", &list);
+        }
+        for (k, v) in &options.settings {
+            config.set(&g, k, v);
+        }
+        if options.no_gpg_verify {
+            config.set(&g, "gpg-verify", "false");
+        }
+        self.write_config(config)
+    }
+
+    /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine.
+    pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
+        let mut config = self.config().clone();
+        if !config.remove_group(&group(name)) {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(Error::RemoteNotFound(name.to_string()));
+        }
+        self.write_config(config)
+    }
+}

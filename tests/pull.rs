@@ -1,0 +1,288 @@
+//! Replication over HTTP from a real web server (nginx on loopback): remotes kept in the
+//! config as ostree keeps them, pulls from repositories ostree published, verified objects,
+//! only missing objects fetched, and refusals that leave the repository untouched.
+
+mod common;
+use common::nginx::Nginx;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// An archive repository published by ostree: `main` with two commits, `other` with one,
+/// optionally a summary.
+fn published(dir: &Path, summary: bool) -> (PathBuf, String, String) {
+    let tree = rich_tree(dir);
+    let served = dir.join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let repo = served.join("repo");
+    ostree(&repo, &["init", "--mode=archive"]).ok();
+    let t = tree.to_str().unwrap();
+    let first = ostree(&repo, &["commit", "-b", "main", "-s", "one", t]).ok();
+    write(&tree.join("changed"), b"second commit\n");
+    let second = ostree(&repo, &["commit", "-b", "main", "-s", "two", t]).ok();
+    ostree(&repo, &["commit", "-b", "other", "-s", "other", t]).ok();
+    if summary {
+        ostree(&repo, &["summary", "-u"]).ok();
+    }
+    (served, first.trim().into(), second.trim().into())
+}
+
+fn fsck_both(repo: &Path) {
+    assert!(rostree(repo, &["fsck"]).ok().contains("no errors found"));
+    assert!(ostree(repo, &["fsck"]).ok().contains("no errors found"));
+}
+
+#[test]
+fn pulls_from_ostree_published_repos_into_every_mode() {
+    let dir = tempdir();
+    for summary in [false, true] {
+        let sub = dir.path().join(format!("summary-{summary}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (served, first, second) = published(&sub, summary);
+        let server = Nginx::serve(&served, &sub.join("nginx"));
+        let url = format!("{}/repo", server.base);
+        for mode in ["bare-user", "archive", "bare"] {
+            let ours = sub.join(format!("ours-{mode}"));
+            let theirs = sub.join(format!("theirs-{mode}"));
+            for (run, repo) in [
+                (rostree as fn(&Path, &[&str]) -> Run, &ours),
+                (ostree, &theirs),
+            ] {
+                run(repo, &["init", &format!("--mode={mode}")]).ok();
+                run(
+                    repo,
+                    &["remote", "add", "--no-gpg-verify", "origin", &url, "main"],
+                )
+                .ok();
+                run(repo, &["pull", "--depth=-1", "origin"]).ok();
+            }
+            assert_eq!(
+                rostree(&ours, &["rev-parse", "origin:main"]).ok().trim(),
+                second
+            );
+            assert_eq!(
+                rostree(&ours, &["rev-parse", "origin:main^"]).ok().trim(),
+                first
+            );
+            assert_eq!(
+                rostree(&ours, &["refs"]).ok(),
+                ostree(&theirs, &["refs"]).ok(),
+                "{mode}"
+            );
+            assert_eq!(
+                ostree(&ours, &["ls", "-R", "-C", "-X", "origin:main"]).ok(),
+                ostree(&theirs, &["ls", "-R", "-C", "-X", "origin:main"]).ok(),
+                "{mode}"
+            );
+            fsck_both(&ours);
+        }
+    }
+}
+
+#[test]
+fn a_second_pull_fetches_only_what_changed() {
+    let dir = tempdir();
+    let (served, first, second) = published(dir.path(), true);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let repo = dir.path().join("local");
+    rostree(&repo, &["init", "--mode=bare-user"]).ok();
+    let url = format!("{}/repo", server.base);
+    rostree(&repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+    // The first commit, then the second: only the changed file and the trees on its path.
+    rostree(&repo, &["pull", "origin", &first]).ok();
+    let before = server.requests_matching(".filez");
+    assert!(before > 3000, "first pull fetched {before} content objects");
+    let out = rostree(&repo, &["pull", "origin", "main"]).ok();
+    assert!(
+        out.starts_with("2 metadata, 1 content objects fetched;"),
+        "second pull: {out}"
+    );
+    assert_eq!(server.requests_matching(".filez"), before + 1);
+    assert_eq!(
+        rostree(&repo, &["rev-parse", "origin:main"]).ok().trim(),
+        second
+    );
+    // Commit metadata only: the commit is there, marked partial, and a full pull completes it.
+    rostree(
+        &repo,
+        &["pull", "--commit-metadata-only", "origin", "other"],
+    )
+    .ok();
+    let other = rostree(&repo, &["rev-parse", "origin:other"]).ok();
+    assert!(
+        repo.join(format!("state/{}.commitpartial", other.trim()))
+            .exists()
+    );
+    rostree(&repo, &["pull", "origin", "other"]).ok();
+    assert!(
+        !repo
+            .join(format!("state/{}.commitpartial", other.trim()))
+            .exists()
+    );
+    fsck_both(&repo);
+}
+
+#[test]
+fn ostree_pulls_what_rostree_published() {
+    let dir = tempdir();
+    let tree = rich_tree(dir.path());
+    let served = dir.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let repo = served.join("repo");
+    rostree(&repo, &["init", "--mode=archive"]).ok();
+    let id = rostree(&repo, &["commit", "-b", "main", tree.to_str().unwrap()]).ok();
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let local = dir.path().join("theirs");
+    ostree(&local, &["init", "--mode=bare-user"]).ok();
+    let url = format!("{}/repo", server.base);
+    ostree(
+        &local,
+        &["remote", "add", "--no-gpg-verify", "origin", &url],
+    )
+    .ok();
+    ostree(&local, &["pull", "origin", "main"]).ok();
+    assert_eq!(ostree(&local, &["rev-parse", "origin:main"]).ok(), id);
+    fsck_both(&local);
+}
+
+#[test]
+fn corrupt_or_unsigned_objects_are_refused_and_refs_stay() {
+    let dir = tempdir();
+    let (served, first, _) = published(dir.path(), false);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let repo = dir.path().join("local");
+    rostree(&repo, &["init", "--mode=archive"]).ok();
+    // gpg-verify is on by default: an unsigned commit is refused, nothing is written.
+    rostree(&repo, &["remote", "add", "signed", &url]).ok();
+    let err = rostree(&repo, &["pull", "signed", "main"]).fails();
+    assert!(
+        err.contains("GPG verification enabled, but no signatures found"),
+        "{err}"
+    );
+    assert!(rostree(&repo, &["refs"]).ok().is_empty());
+    rostree(&repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+    rostree(&repo, &["pull", "origin", &first]).ok();
+    rostree(&repo, &["refs", "--create=origin:main", &first]).ok();
+
+    // Damage one content object and one dirtree of the served repo in turn.
+    let objects: Vec<PathBuf> = walk(&served.join("repo/objects"));
+    let changed_file = objects
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "filez") && !local_has(&repo, p))
+        .expect("a content object only the second commit has")
+        .clone();
+    let saved = std::fs::read(&changed_file).unwrap();
+    let mut bad = saved.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    std::fs::write(&changed_file, &bad).unwrap();
+    let err = rostree(&repo, &["pull", "origin", "main"]).fails();
+    let name = changed_file
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(err.contains(&name), "the error names the object: {err}");
+    assert_eq!(
+        rostree(&repo, &["rev-parse", "origin:main"]).ok().trim(),
+        first
+    );
+    fsck_both(&repo);
+    // A body far larger than the object can be is refused as well.
+    let mut huge = saved.clone();
+    huge.extend(std::iter::repeat_n(0u8, 1 << 20));
+    std::fs::write(&changed_file, &huge).unwrap();
+    let err = rostree(&repo, &["pull", "origin", "main"]).fails();
+    assert!(err.contains(&name), "{err}");
+    // Once the server is right again, the pull completes.
+    std::fs::write(&changed_file, &saved).unwrap();
+    rostree(&repo, &["pull", "origin", "main"]).ok();
+    fsck_both(&repo);
+}
+
+fn local_has(repo: &Path, served_object: &Path) -> bool {
+    let dir = served_object.parent().unwrap().file_name().unwrap();
+    repo.join("objects")
+        .join(dir)
+        .join(served_object.file_name().unwrap())
+        .exists()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn remote_commands_write_and_print_what_ostree_does() {
+    let dir = tempdir();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let steps: &[&[&str]] = &[
+        &[
+            "remote",
+            "add",
+            "origin",
+            "http://127.0.0.1:1/repo",
+            "main",
+            "other",
+        ],
+        &[
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "--set=foo=bar",
+            "o2",
+            "https://x/y",
+        ],
+        &["remote", "add", "--set=url=zzz", "o3", "https://q"],
+        &[
+            "remote",
+            "add",
+            "--if-not-exists",
+            "origin",
+            "http://elsewhere",
+        ],
+        &["remote", "list"],
+        &["remote", "list", "-u"],
+        &["remote", "show-url", "origin"],
+        &["remote", "delete", "o2"],
+        &["remote", "delete", "--if-exists", "nosuch"],
+        &["remote", "delete", "o3"],
+    ];
+    rostree(&ours, &["init", "--mode=archive"]).ok();
+    ostree(&theirs, &["init", "--mode=archive"]).ok();
+    for step in steps {
+        assert_eq!(
+            rostree(&ours, step).ok(),
+            ostree(&theirs, step).ok(),
+            "{step:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ours.join("config")).unwrap(),
+            std::fs::read_to_string(theirs.join("config")).unwrap(),
+            "config after {step:?}"
+        );
+    }
+    for step in [
+        &["remote", "add", "origin", "http://again"][..],
+        &["remote", "add", "bad name", "http://x"],
+        &["remote", "delete", "nosuch"],
+        &["remote", "show-url", "nosuch"],
+    ] {
+        assert_eq!(
+            rostree(&ours, step).fails(),
+            ostree(&theirs, step).fails(),
+            "{step:?}"
+        );
+    }
+}
