@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx for the pull tests), then runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
+# nginx and gnupg for the pull tests), then runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,8 @@ command -v ostree >/dev/null || need+=(ostree)
 command -v setfattr >/dev/null || need+=(attr)
 command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v gpg >/dev/null || need+=(gnupg)
+command -v gpgv >/dev/null || need+=(gpgv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -286,3 +286,113 @@ fn remote_commands_write_and_print_what_ostree_does() {
         );
     }
 }
+
+/// A throwaway GPG key in its own home; the agent is stopped on drop.
+struct GpgKey {
+    home: PathBuf,
+    id: String,
+    public: PathBuf,
+}
+
+impl GpgKey {
+    fn new(dir: &Path, name: &str) -> GpgKey {
+        let home = dir.join(format!("gnupg-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let h = home.to_str().unwrap();
+        let uid = format!("{name} <{name}@example.com>");
+        sh(
+            "gpg",
+            &[
+                "--batch",
+                "--homedir",
+                h,
+                "--passphrase",
+                "",
+                "--pinentry-mode",
+                "loopback",
+                "--quick-gen-key",
+                &uid,
+                "ed25519",
+                "sign",
+                "never",
+            ],
+        )
+        .ok();
+        let listing = sh("gpg", &["--homedir", h, "--with-colons", "--list-keys"]).ok();
+        let id = listing
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .unwrap()
+            .to_string();
+        let public = dir.join(format!("{name}.asc"));
+        let exported = sh("gpg", &["--homedir", h, "--armor", "--export", &id]).ok();
+        std::fs::write(&public, exported).unwrap();
+        GpgKey { home, id, public }
+    }
+}
+
+impl Drop for GpgKey {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[test]
+fn gpg_signatures_are_checked_both_ways() {
+    let dir = tempdir();
+    let good = GpgKey::new(dir.path(), "good");
+    let other = GpgKey::new(dir.path(), "other");
+    let served = dir.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let tree = dir.path().join("t");
+    write(&tree.join("a/b"), b"signed content\n");
+    let t = tree.to_str().unwrap();
+    let homedir = format!("--gpg-homedir={}", good.home.display());
+    // ostree publishes: `signed` signed by ostree, `unsigned` not.
+    let theirs = served.join("theirs");
+    ostree(&theirs, &["init", "--mode=archive"]).ok();
+    ostree(&theirs, &["commit", "-b", "signed", t]).ok();
+    ostree(&theirs, &["gpg-sign", &homedir, "signed", &good.id]).ok();
+    ostree(&theirs, &["commit", "-b", "unsigned", t]).ok();
+    // rostree publishes: one commit signed on commit, one signed afterwards.
+    let ours = served.join("ours");
+    rostree(&ours, &["init", "--mode=archive"]).ok();
+    let sign_arg = format!("--gpg-sign={}", good.id);
+    rostree(&ours, &["commit", "-b", "signed", &sign_arg, &homedir, t]).ok();
+    write(&tree.join("a/c"), b"more\n");
+    rostree(&ours, &["commit", "-b", "later", t]).ok();
+    rostree(&ours, &["gpg-sign", &homedir, "later", &good.id]).ok();
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+
+    let local = dir.path().join("local");
+    rostree(&local, &["init", "--mode=bare-user"]).ok();
+    let url = format!("{}/theirs", server.base);
+    let import = format!("--gpg-import={}", good.public.display());
+    let out = rostree(&local, &["remote", "add", &import, "trusted", &url]).ok();
+    assert_eq!(out, "Imported 1 GPG key to remote \"trusted\"\n");
+    rostree(&local, &["pull", "trusted", "signed"]).ok();
+    let err = rostree(&local, &["pull", "trusted", "unsigned"]).fails();
+    assert!(err.contains("no signatures found"), "{err}");
+    // Signed, but by a key this remote does not trust.
+    let import_other = format!("--gpg-import={}", other.public.display());
+    rostree(&local, &["remote", "add", &import_other, "wrongkey", &url]).ok();
+    let err = rostree(&local, &["pull", "wrongkey", "signed"]).fails();
+    assert!(err.contains("none are in trusted keyring"), "{err}");
+    assert_eq!(rostree(&local, &["refs"]).ok(), "trusted:signed\n");
+
+    // ostree verifies what rostree signed.
+    let theirs_local = dir.path().join("theirs-local");
+    ostree(&theirs_local, &["init", "--mode=archive"]).ok();
+    let url = format!("{}/ours", server.base);
+    ostree(&theirs_local, &["remote", "add", &import, "origin", &url]).ok();
+    ostree(&theirs_local, &["pull", "origin", "signed", "later"]).ok();
+    fsck_both(&theirs_local);
+    fsck_both(&local);
+}

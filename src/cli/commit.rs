@@ -64,6 +64,12 @@ pub struct Args {
     /// Add a key/value pair to detached metadata.
     #[arg(long, value_name = "KEY=VALUE")]
     add_detached_metadata_string: Vec<String>,
+    /// GPG Key ID to sign the commit with.
+    #[arg(long = "gpg-sign", value_name = "KEY-ID")]
+    gpg_sign: Vec<String>,
+    /// GPG Homedir to use when looking for keyrings.
+    #[arg(long, value_name = "HOMEDIR")]
+    gpg_homedir: Option<PathBuf>,
     /// Set file ownership user id.
     #[arg(long, value_name = "UID")]
     owner_uid: Option<u32>,
@@ -312,6 +318,20 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         root_meta,
     };
     let id = write_commit(&tx, &commit)?;
+    // Signed before any ref names the commit, so nobody sees it unsigned.
+    if !args.gpg_sign.is_empty() {
+        let bytes = commit.to_bytes();
+        let sigs = args
+            .gpg_sign
+            .iter()
+            .map(|k| rostree_store::gpg::sign(&bytes, k, args.gpg_homedir.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let value = Value::Array(
+            rostree_store::gvariant::Type::Array(Box::new(rostree_store::gvariant::Type::Byte)),
+            sigs.into_iter().map(Value::Bytes).collect(),
+        );
+        detached.push((rostree_store::gpg::GPGSIGS_KEY.to_string(), value));
+    }
     if !detached.is_empty() {
         tx.write_commit_detached(&id, &metadata_value(&detached).to_bytes())?;
     }

@@ -8,6 +8,7 @@ mod config;
 pub mod datetime;
 mod diff;
 mod fsck;
+mod gpg_sign;
 mod init;
 mod log;
 mod ls;
@@ -55,6 +56,9 @@ pub enum Command {
     Diff(diff::Args),
     /// Check the repository for consistency.
     Fsck(fsck::Args),
+    /// Sign a commit.
+    #[command(name = "gpg-sign")]
+    GpgSign(gpg_sign::Args),
     /// Initialize a new empty repository.
     Init(init::Args),
     /// Show the log of a branch or commit.
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(a) => config::run(repo, a),
         Command::Diff(a) => diff::run(repo, a),
         Command::Fsck(a) => fsck::run(repo, a),
+        Command::GpgSign(a) => gpg_sign::run(repo, a),
         Command::Init(a) => init::run(repo, a),
         Command::Log(a) => log::run(repo, a),
         Command::Ls(a) => ls::run(repo, a),

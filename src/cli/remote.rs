@@ -25,6 +25,9 @@ enum RemoteCommand {
         /// Do nothing if the provided remote exists.
         #[arg(long)]
         if_not_exists: bool,
+        /// Import GPG key from FILE.
+        #[arg(long, value_name = "FILE")]
+        gpg_import: Option<std::path::PathBuf>,
         /// The remote's name.
         name: String,
         /// Its URL.
@@ -52,11 +55,50 @@ enum RemoteCommand {
         #[arg(short = 'u', long = "show-urls")]
         show_urls: bool,
     },
+    /// Import GPG keys.
+    #[command(name = "gpg-import")]
+    GpgImport {
+        /// Import keys from a keyring file (repeatable).
+        #[arg(short = 'k', long = "keyring", value_name = "FILE")]
+        keyrings: Vec<std::path::PathBuf>,
+        /// Import keys from standard input.
+        #[arg(long)]
+        stdin: bool,
+        /// The remote's name.
+        name: String,
+        /// Keys to export from the user's own keyring.
+        key_ids: Vec<String>,
+    },
     /// List remote refs.
     Refs {
         /// The remote's name.
         name: String,
     },
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Public keys from the user's own gpg keyring.
+fn export_user_keys(ids: &[String]) -> anyhow::Result<Vec<u8>> {
+    let out = std::process::Command::new("gpg")
+        .args(["--batch", "--export"])
+        .args(ids)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run gpg: {e}"))?;
+    anyhow::ensure!(
+        out.status.success() && !out.stdout.is_empty(),
+        "No GPG keys found for {}",
+        ids.join(", ")
+    );
+    Ok(out.stdout)
+}
+
+/// ostree's words for an import.
+fn print_imported(n: usize, remote: &str) {
+    let keys = if n == 1 { "key" } else { "keys" };
+    println!("Imported {n} GPG {keys} to remote \"{remote}\"");
 }
 
 /// Runs `remote`.
@@ -67,6 +109,7 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             set,
             no_gpg_verify,
             if_not_exists,
+            gpg_import,
             name,
             url,
             branches,
@@ -85,6 +128,32 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
                 no_gpg_verify,
             };
             repo.add_remote(&name, &url, &options, if_not_exists)?;
+            if let Some(file) = gpg_import {
+                let data = read_key_file(&file)?;
+                let n = rostree_store::gpg::import_keys(&repo, &name, &[data])?;
+                print_imported(n, &name);
+            }
+        }
+        RemoteCommand::GpgImport {
+            keyrings,
+            stdin,
+            name,
+            key_ids,
+        } => {
+            let mut inputs = Vec::new();
+            for file in &keyrings {
+                inputs.push(read_key_file(file)?);
+            }
+            if stdin {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;
+                inputs.push(data);
+            }
+            if !key_ids.is_empty() {
+                inputs.push(export_user_keys(&key_ids)?);
+            }
+            let n = rostree_store::gpg::import_keys(&repo, &name, &inputs)?;
+            print_imported(n, &name);
         }
         RemoteCommand::Delete { if_exists, name } => repo.delete_remote(&name, if_exists)?,
         RemoteCommand::ShowUrl { name } => println!("{}", repo.remote(&name)?.url),

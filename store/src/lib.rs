@@ -17,6 +17,7 @@ pub mod format;
 pub mod fsck;
 mod fsutil;
 pub mod ghash;
+pub mod gpg;
 pub mod gvariant;
 pub mod lock;
 pub mod mtree;

@@ -182,22 +182,19 @@ fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     ))
 }
 
-/// Refuses commits without a signature when the remote requires GPG verification.
+/// Refuses a commit without a good signature from a trusted key, when the remote requires
+/// GPG verification.
 fn check_signed(
+    repo: &Repo,
     remote: &Remote,
     id: &ObjectId,
+    commit_bytes: &[u8],
     detached: Option<&[(String, Value)]>,
 ) -> Result<()> {
     if !remote.gpg_verify {
         return Ok(());
     }
-    let signed = detached.is_some_and(|m| m.iter().any(|(k, _)| k == "ostree.gpgsigs"));
-    let why = if signed {
-        "GPG signatures found, but verifying them is not supported yet (use gpg-verify=false in remote config to disable)"
-    } else {
-        "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
-    };
-    Err(Error::Pull(format!("Commit {id}: {why}")))
+    crate::gpg::verify_commit(repo, &remote.name, id, commit_bytes, detached)
 }
 
 /// Pulls from the remote `remote_name` into `repo`.
@@ -240,14 +237,21 @@ pub fn pull(
                 let commit = repo.read_commit(&commit_id)?;
                 if commit_id == *id {
                     let detached = repo.read_detached_metadata(&commit_id)?;
-                    check_signed(&remote, &commit_id, detached.as_deref())?;
+                    let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;
+                    check_signed(repo, &remote, &commit_id, &bytes, detached.as_deref())?;
                 }
                 commit
             } else {
                 let fetched = objects.fetch_commit(&commit_id)?;
                 // Only the commit asked for is checked; its parents come with its trust.
                 if commit_id == *id {
-                    check_signed(&remote, &commit_id, fetched.detached.as_deref())?;
+                    check_signed(
+                        repo,
+                        &remote,
+                        &commit_id,
+                        fetched.bytes(),
+                        fetched.detached.as_deref(),
+                    )?;
                     if let Some(n) = name {
                         check_ref_binding(&commit_id, &fetched.commit, n)?;
                     }

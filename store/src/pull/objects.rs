@@ -220,6 +220,11 @@ pub struct FetchedCommit {
 }
 
 impl FetchedCommit {
+    /// The commit object's bytes, as signed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Stores the commit and its detached metadata.
     pub fn store(&self, tx: &Transaction<'_>) -> Result<()> {
         if let Some(d) = &self.detached_bytes {
