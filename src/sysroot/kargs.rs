@@ -1,0 +1,91 @@
+//! Kernel arguments as ostree's `OstreeKernelArgs` keeps them: an ordered list of `KEY[=VALUE]`
+//! entries where one key may repeat (`console=` twice), and "replace" keeps the position of the
+//! key's first occurrence. The order is what ends up on the BLS `options` line, so it matters.
+
+/// An ordered list of kernel arguments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelArgs {
+    entries: Vec<(String, Option<String>)>,
+}
+
+fn split(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (arg.to_string(), None),
+    }
+}
+
+impl KernelArgs {
+    /// Parses a space-separated `options` line. Like ostree (`g_strsplit`), it splits on every
+    /// single space, so the line round-trips unchanged, and an empty line has no arguments.
+    pub fn from_string(options: &str) -> Self {
+        let mut kargs = KernelArgs::default();
+        if !options.is_empty() {
+            kargs.append_all(options.split(' '));
+        }
+        kargs
+    }
+
+    /// Adds `arg` at the end, keeping earlier values of the same key.
+    pub fn append(&mut self, arg: &str) {
+        self.entries.push(split(arg));
+    }
+
+    /// Appends every argument.
+    pub fn append_all<'a>(&mut self, args: impl IntoIterator<Item = &'a str>) {
+        for arg in args {
+            self.append(arg);
+        }
+    }
+
+    /// Sets `arg`: every value of its key is dropped and the new one takes the place of the
+    /// first; a new key goes at the end.
+    pub fn replace(&mut self, arg: &str) {
+        let (key, value) = split(arg);
+        match self.entries.iter().position(|(k, _)| *k == key) {
+            Some(first) => {
+                self.entries.retain(|(k, _)| *k != key);
+                self.entries.insert(first, (key, value));
+            }
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// The arguments, each `KEY` or `KEY=VALUE`.
+    pub fn to_strv(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for KernelArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_strv().join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KernelArgs;
+
+    #[test]
+    fn replace_keeps_the_first_position_and_append_repeats() {
+        let mut k =
+            KernelArgs::from_string("ostree=/old root=/dev/a console=ttyS0 console=tty0 quiet");
+        k.replace("console=hvc0");
+        k.replace("ostree=/new");
+        k.append("console=tty1");
+        k.replace("rw");
+        assert_eq!(
+            k.to_string(),
+            "ostree=/new root=/dev/a console=hvc0 quiet console=tty1 rw"
+        );
+        assert_eq!(KernelArgs::from_string("a  b").to_string(), "a  b");
+        assert_eq!(KernelArgs::from_string("").to_strv(), Vec::<String>::new());
+    }
+}
