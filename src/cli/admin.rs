@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Deploy(a) => deploy(&sysroot, *a)?,
         Command::Status { json } => {
-            let s = Sysroot::load(&sysroot, Locking::Unlocked).context("loading sysroot")?;
+            let s = Sysroot::load(&sysroot, Locking::Unlocked)?;
             with_stdout(|out| {
                 if json {
                     status::print_json(&s, out)?;
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Undeploy { index } => undeploy(&sysroot, &index)?,
         Command::Cleanup => {
-            let s = Sysroot::load(&sysroot, Locking::Locked).context("loading sysroot")?;
+            let s = Sysroot::load(&sysroot, Locking::Locked)?;
             cleanup(&s, true)?;
         }
     }
@@ -160,7 +160,7 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
     if a.karg_proc_cmdline && a.karg_none {
         bail!("Can't specify both --karg-proc-cmdline and --karg-none");
     }
-    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked).context("loading sysroot")?;
+    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
     let osname = match (&a.osname, sysroot.booted_deployment()) {
         (Some(os), _) => os.clone(),
         (None, Some(b)) => b.osname.clone(),
@@ -237,7 +237,7 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
 }
 
 fn undeploy(sysroot_path: &Path, index: &str) -> anyhow::Result<()> {
-    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked).context("loading sysroot")?;
+    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
     let n = sysroot.deployments.len();
     let i: i64 = index
         .trim()

@@ -196,13 +196,7 @@ fn install_deployment_kernel(
     mkdir_p(&boot.join(format!("loader.{bootversion}/entries")), 0o775)?;
     install_boot_files(&layout, &dest_dir)?;
 
-    let os_release = read_os_release(&root)?;
-    let Some(name) = os_release
-        .get("PRETTY_NAME")
-        .or_else(|| os_release.get("ID"))
-    else {
-        bail!("No PRETTY_NAME or ID in /etc/os-release");
-    };
+    let name = os_name(&root)?;
     let mut title = name.clone();
     if let Some(v) = commit_version(sysroot, &d.csum)
         && !v.is_empty()
@@ -280,6 +274,18 @@ fn copy_into_boot(src: &Path, dest: &Path) -> anyhow::Result<()> {
         .and_then(|f| f.sync_data())
         .context("fdatasync")?;
     std::fs::rename(&tmp, dest).with_context(|| dest.display().to_string())
+}
+
+/// The OS's name for boot menus: `PRETTY_NAME`, else `ID`, of its os-release.
+pub fn os_name(root: &Path) -> anyhow::Result<String> {
+    let os_release = read_os_release(root)?;
+    match os_release
+        .get("PRETTY_NAME")
+        .or_else(|| os_release.get("ID"))
+    {
+        Some(name) => Ok(name.clone()),
+        None => bail!("No PRETTY_NAME or ID in /etc/os-release"),
+    }
 }
 
 /// `usr/lib/os-release`, else `etc/os-release`, as `KEY=value` pairs (shell-unquoted).

@@ -93,6 +93,9 @@ fn initialize(
         d.bootconfig.set("options", &k.to_string());
     }
     prepare_etc(sysroot, &req.revision, root).context("Preparing /etc")?;
+    // ostree only finds a missing os-release when writing boot entries; failing here keeps
+    // a half-written deployment out of the sysroot.
+    super::bootloader::os_name(root).context("Installing kernel")?;
     lint_var(d, root);
 
     // Finalize: configuration from the merge deployment.

@@ -71,9 +71,10 @@ impl Sysroot {
             Locking::Locked => Some(layout::SysrootLock::acquire(path)?),
             Locking::Unlocked => None,
         };
-        let repo = Repo::open(&path.join("ostree/repo"))?;
+        let repo = Repo::open(&path.join("ostree/repo")).context("loading sysroot")?;
         let deploy_dir = path.join("ostree/deploy");
-        std::fs::metadata(&deploy_dir).with_context(|| deploy_dir.display().to_string())?;
+        std::fs::metadata(&deploy_dir)
+            .with_context(|| format!("loading sysroot: {}", deploy_dir.display()))?;
         let mut sysroot = Sysroot {
             path: path.to_path_buf(),
             bootversion: 0,
@@ -83,7 +84,7 @@ impl Sysroot {
             repo,
             _lock: lock,
         };
-        sysroot.reload()?;
+        sysroot.reload().context("loading sysroot")?;
         Ok(sysroot)
     }
 

@@ -1,0 +1,823 @@
+//! `admin` against the `ostree admin` oracle: the same commands on two sysroots, one driven by
+//! each tool, must print the same text and leave the same files (names, modes, owners, link
+//! counts, bytes, immutable flags), boot entries, origins and refs; each tool must read,
+//! extend, undeploy and clean up what the other made; bad input must fail with one clear
+//! error line and leave what boots untouched, even under kill -9.
+
+mod common;
+
+use common::{Run, chmod, is_root, oracle, rostree_bin, sh, tempdir, write};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The kernel version of the test OS.
+const KVER: &str = "6.1.0-test";
+
+/// Which tool runs a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tool {
+    Ostree,
+    Rostree,
+}
+
+impl Tool {
+    fn bin(self) -> String {
+        match self {
+            Tool::Ostree => oracle(),
+            Tool::Rostree => rostree_bin().to_string(),
+        }
+    }
+}
+
+/// Runs `TOOL admin ARGS...`.
+fn admin(tool: Tool, args: &[&str]) -> Run {
+    let mut all = vec!["admin"];
+    all.extend_from_slice(args);
+    sh(&tool.bin(), &all)
+}
+
+/// Deployments are immutable directories: a plain `rm -rf` of the temporary directory fails
+/// on them, so every test holds its sysroots in one of these.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch { dir: tempdir() }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        clear_immutable_flags(self.dir.path());
+    }
+}
+
+/// Clears the immutable flag of every deployment below `base`.
+fn clear_immutable_flags(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if is_immutable(&p) == Some(true) {
+                set_mutable(&p);
+            }
+            // Deployments live at most at sysroot/ostree/deploy/<os>/deploy/<d>.
+            if p.components().count() < base.components().count() + 8 {
+                clear_immutable_flags(&p);
+            }
+        }
+    }
+}
+
+/// Clears a directory's immutable flag (best effort: this runs while dropping).
+fn set_mutable(dir: &Path) {
+    if let Ok(fd) = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    ) && let Ok(flags) = rustix::fs::ioctl_getflags(&fd)
+    {
+        let _ = rustix::fs::ioctl_setflags(&fd, flags - rustix::fs::IFlags::IMMUTABLE);
+    }
+}
+
+/// The immutable flag of a directory (`None` where the filesystem has no flags).
+fn is_immutable(dir: &Path) -> Option<bool> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let flags = rustix::fs::ioctl_getflags(&fd).ok()?;
+    Some(flags.contains(rustix::fs::IFlags::IMMUTABLE))
+}
+
+/// Whether the test can run: deployments keep file owners, which needs root (CI is root).
+fn requirements_met() -> bool {
+    if !is_root() {
+        eprintln!("skipping: admin deploy tests need root (deployments keep file owners)");
+        return false;
+    }
+    true
+}
+
+/// A small bootable OS tree: binaries, `/usr/etc` defaults, a kernel and an initramfs.
+fn os_tree(base: &Path, variant: &str) -> PathBuf {
+    let root = base.join(format!("tree-{variant}"));
+    write(&root.join("usr/bin/hello"), b"#!/bin/sh\necho hello\n");
+    chmod(&root.join("usr/bin/hello"), 0o755);
+    write(
+        &root.join("usr/lib/os-release"),
+        b"NAME=TestOS\nID=testos\nPRETTY_NAME=\"Test OS\"\n",
+    );
+    std::fs::create_dir_all(root.join("usr/etc")).unwrap();
+    std::os::unix::fs::symlink("../lib/os-release", root.join("usr/etc/os-release")).unwrap();
+    write(
+        &root.join("usr/etc/app.conf"),
+        format!("default {variant}\n").as_bytes(),
+    );
+    write(&root.join("usr/etc/remove-me.conf"), b"to be removed\n");
+    write(
+        &root.join("usr/etc/keep.conf"),
+        format!("keep {variant}\n").as_bytes(),
+    );
+    write(&root.join("usr/etc/sub/nested.conf"), b"nested\n");
+    write(&root.join("usr/etc/secret"), b"secret\n");
+    chmod(&root.join("usr/etc/secret"), 0o600);
+    let modules = root.join(format!("usr/lib/modules/{KVER}"));
+    write(
+        &modules.join("vmlinuz"),
+        format!("KERNEL {variant}\n").as_bytes(),
+    );
+    write(&modules.join("initramfs.img"), b"INITRAMFS\n");
+    write(&root.join("usr/share/doc/readme"), b"docs\n");
+    root
+}
+
+/// A sysroot made by `tool` (init-fs, os-init `testos`); returns its path.
+fn new_sysroot(base: &Path, name: &str, tool: Tool) -> PathBuf {
+    let sysroot = base.join(name);
+    std::fs::create_dir_all(&sysroot).unwrap();
+    admin(tool, &["init-fs", sysroot.to_str().unwrap()]).ok();
+    let sr = format!("--sysroot={}", sysroot.display());
+    let out = admin(tool, &["os-init", &sr, "testos"]).ok();
+    assert_eq!(out, "ostree/deploy/testos initialized as OSTree root\n");
+    sysroot
+}
+
+/// Commits `tree` as `testos/stable` into the sysroot's repo with `tool`, at a fixed time
+/// so both tools' commits have the same checksum.
+fn commit(sysroot: &Path, tool: Tool, tree: &Path, version: &str, day: u32) -> String {
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let version = format!("--add-metadata-string=version={version}");
+    let ts = format!("--timestamp=2024-01-{day:02} 00:00:00");
+    let tree = tree.to_str().unwrap();
+    let args = [
+        repo.as_str(),
+        "commit",
+        "-b",
+        "testos/stable",
+        "-s",
+        "release",
+        &version,
+        &ts,
+        tree,
+    ];
+    sh(&tool.bin(), &args).ok().trim().to_string()
+}
+
+/// Everything compared about a sysroot: every path (objects aside) with type, mode, owner,
+/// link count, bytes or link target, and the immutable flag of deployment roots.
+fn snapshot(sysroot: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(sysroot, sysroot, &mut out);
+    out
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+        if rel == "ostree/repo/objects" || rel == "ostree/repo/.lock" {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let mut desc = format!(
+            "mode={:o} uid={} gid={} nlink={}",
+            m.mode(),
+            m.uid(),
+            m.gid(),
+            if m.is_dir() { 0 } else { m.nlink() }
+        );
+        if m.file_type().is_symlink() {
+            desc.push_str(&format!(
+                " -> {}",
+                std::fs::read_link(&p).unwrap().display()
+            ));
+        } else if m.is_file() {
+            desc.push_str(&format!(
+                " {:?}",
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap())
+            ));
+        } else if m.is_dir() {
+            if let Some(true) = is_immutable(&p) {
+                desc.push_str(" immutable");
+            }
+            out.insert(rel, desc);
+            walk(base, &p, out);
+            continue;
+        }
+        out.insert(rel, desc);
+    }
+}
+
+/// Lists differences between two snapshots.
+fn snapshot_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => diffs.push(format!("only in ostree's: {k} {v}")),
+            Some(w) if w != v => diffs.push(format!("{k}:\n  ostree:  {v}\n  rostree: {w}")),
+            _ => {}
+        }
+    }
+    for (k, v) in b {
+        if !a.contains_key(k) {
+            diffs.push(format!("only in rostree's: {k} {v}"));
+        }
+    }
+    diffs
+}
+
+/// stdout and stderr of a run, with the sysroot's path made neutral.
+fn neutral(run: &Run, sysroot: &Path) -> String {
+    let s = format!(
+        "{}{}rc={}",
+        run.stdout(),
+        run.stderr(),
+        run.out.status.success()
+    );
+    s.replace(sysroot.to_str().unwrap(), "SYSROOT")
+}
+
+/// `ostree admin status` of a sysroot, asserting success.
+fn oracle_status(sysroot: &Path) -> String {
+    let sr = format!("--sysroot={}", sysroot.display());
+    admin(Tool::Ostree, &["status", &sr]).ok()
+}
+
+/// `ostree refs` of the sysroot's repository, sorted.
+fn refs(sysroot: &Path) -> Vec<String> {
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let mut v: Vec<String> = sh(&oracle(), &[repo.as_str(), "refs"])
+        .ok()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The deployment directory with this serial (there is one commit per test step).
+fn deployment_dir(sysroot: &Path, csum: &str, serial: u32) -> PathBuf {
+    sysroot.join(format!("ostree/deploy/testos/deploy/{csum}.{serial}"))
+}
+
+/// Local changes an admin makes to a deployment's /etc.
+fn edit_etc(etc: &Path) {
+    write(&etc.join("app.conf"), b"locally modified\n");
+    std::fs::remove_file(etc.join("remove-me.conf")).unwrap();
+    write(&etc.join("local.conf"), b"local addition\n");
+    chmod(&etc.join("local.conf"), 0o640);
+    write(&etc.join("localdir/deep/file"), b"deep local\n");
+    std::os::unix::fs::symlink("app.conf", etc.join("local-link")).unwrap();
+}
+
+/// One step of a scenario: the same admin command on both sysroots.
+struct Pair {
+    ours: PathBuf,
+    theirs: PathBuf,
+}
+
+impl Pair {
+    /// Runs `args` (with `--sysroot`) with `ours_tool` on our sysroot and ostree on the
+    /// oracle's; asserts identical output and files.
+    fn step(&self, ours_tool: Tool, args: &[&str]) -> String {
+        let run_on = |tool: Tool, sysroot: &Path| {
+            let sr = format!("--sysroot={}", sysroot.display());
+            let mut all: Vec<&str> = args.to_vec();
+            all.insert(1, &sr);
+            let r = admin(tool, &all);
+            neutral(&r, sysroot)
+        };
+        let theirs = run_on(Tool::Ostree, &self.theirs);
+        let ours = run_on(ours_tool, &self.ours);
+        assert_eq!(ours, theirs, "admin {args:?}: output differs");
+        self.assert_same(&format!("after admin {args:?}"));
+        ours
+    }
+
+    /// Asserts both sysroots are the same, as files and as ostree and rostree see them.
+    fn assert_same(&self, when: &str) {
+        let diffs = snapshot_diff(&snapshot(&self.theirs), &snapshot(&self.ours));
+        assert!(
+            diffs.is_empty(),
+            "{when}: sysroots differ:\n{}",
+            diffs.join("\n")
+        );
+        let theirs = oracle_status(&self.theirs);
+        assert_eq!(
+            oracle_status(&self.ours),
+            theirs,
+            "{when}: ostree admin status"
+        );
+        let sr = format!("--sysroot={}", self.theirs.display());
+        let ours_on_theirs = admin(Tool::Rostree, &["status", &sr]).ok();
+        assert_eq!(
+            ours_on_theirs, theirs,
+            "{when}: our status of ostree's sysroot"
+        );
+        assert_eq!(refs(&self.ours), refs(&self.theirs), "{when}: refs");
+    }
+}
+
+/// Two sysroots with the same commit: `ours` made by rostree (or `first` tool), `theirs` by
+/// ostree. Returns the pair, the commit and the test OS tree's base.
+fn pair(base: &Path, first: Tool) -> (Pair, String) {
+    let tree = os_tree(base, "v1");
+    let ours = new_sysroot(base, "ours", first);
+    let theirs = new_sysroot(base, "theirs", Tool::Ostree);
+    let c1 = commit(&ours, first, &tree, "1.0", 1);
+    let c2 = commit(&theirs, Tool::Ostree, &tree, "1.0", 1);
+    assert_eq!(
+        c1, c2,
+        "both tools commit the test tree to the same checksum"
+    );
+    (Pair { ours, theirs }, c1)
+}
+
+#[test]
+fn init_fs_and_os_init_create_what_ostree_creates() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    for modern in [false, true] {
+        let mk = |name: &str, tool: Tool| {
+            let p = base.join(format!("{name}-{modern}"));
+            std::fs::create_dir_all(&p).unwrap();
+            let mut args = vec!["init-fs", p.to_str().unwrap()];
+            if modern {
+                args.push("--modern");
+            }
+            admin(tool, &args).ok();
+            let sr = format!("--sysroot={}", p.display());
+            admin(tool, &["os-init", &sr, "testos"]).ok();
+            // Both refuse an existing stateroot.
+            let again = admin(tool, &["os-init", &sr, "testos"]);
+            assert!(
+                again.fails().contains("ostree/deploy/testos"),
+                "{}",
+                again.stderr()
+            );
+            p
+        };
+        let theirs = mk("theirs", Tool::Ostree);
+        let ours = mk("ours", Tool::Rostree);
+        let diffs = snapshot_diff(&snapshot(&theirs), &snapshot(&ours));
+        assert!(
+            diffs.is_empty(),
+            "init-fs/os-init differ:\n{}",
+            diffs.join("\n")
+        );
+        assert_eq!(
+            std::fs::read(ours.join("ostree/repo/config")).unwrap(),
+            std::fs::read(theirs.join("ostree/repo/config")).unwrap()
+        );
+        assert_eq!(oracle_status(&ours), "No deployments.\n");
+    }
+    // The directory must exist, as with ostree.
+    let missing = base.join("missing");
+    let err = admin(Tool::Rostree, &["init-fs", missing.to_str().unwrap()]).fails();
+    assert!(
+        err.starts_with("error: ") && err.contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, c1) = pair(base, Tool::Rostree);
+    let r = Tool::Rostree;
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    let ours_status = p.step(r, &["status"]);
+    assert!(ours_status.contains(&format!("  testos {c1}.0\n    Version: 1.0\n")));
+
+    // Local configuration changes, then an update with new defaults.
+    edit_etc(&deployment_dir(&p.ours, &c1, 0).join("etc"));
+    edit_etc(&deployment_dir(&p.theirs, &c1, 0).join("etc"));
+    let tree2 = os_tree(base, "v2");
+    let c2 = commit(&p.ours, r, &tree2, "2.0", 2);
+    assert_eq!(commit(&p.theirs, Tool::Ostree, &tree2, "2.0", 2), c2);
+
+    let out = p.step(
+        r,
+        &[
+            "deploy",
+            "--os=testos",
+            "--karg=root=/dev/sda1",
+            "--karg-append=console=ttyS0",
+            "--karg-append=console=tty0",
+            "testos/stable",
+        ],
+    );
+    assert!(
+        out.contains("Copying /etc changes: 1 modified, 1 removed, 5 added"),
+        "{out}"
+    );
+    // Same kernel and arguments: only the bootlinks change.
+    p.step(
+        r,
+        &[
+            "deploy",
+            "--os=testos",
+            "--retain",
+            "--karg=root=/dev/sda2",
+            "testos/stable",
+        ],
+    );
+    p.step(
+        r,
+        &[
+            "deploy",
+            "--os=testos",
+            "--not-as-default",
+            "--karg-none",
+            &c1,
+        ],
+    );
+    p.step(r, &["status"]);
+    p.step(r, &["undeploy", "1"]);
+    p.step(
+        r,
+        &[
+            "deploy",
+            "--os=testos",
+            "--retain-rollback",
+            "testos/stable",
+        ],
+    );
+    p.step(
+        r,
+        &["deploy", "--os=testos", "--retain-pending", "testos/stable"],
+    );
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    let swap = p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    assert!(
+        swap.contains("Transaction complete; bootconfig swap: no"),
+        "{swap}"
+    );
+    p.step(r, &["cleanup"]);
+    p.step(r, &["undeploy", "1"]);
+    p.step(r, &["undeploy", "0"]);
+    p.step(r, &["status"]);
+    p.step(r, &["cleanup"]);
+}
+
+#[test]
+fn origin_file_and_json_status() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, c1) = pair(base, Tool::Rostree);
+    let origin = base.join("custom.origin");
+    write(
+        &origin,
+        b"# a comment\n[origin]\nrefspec=remote:testos/stable\ncustom=1\n\n\n[libostree-transient]\npinned=true\n",
+    );
+    let arg = format!("--origin-file={}", origin.display());
+    p.step(
+        Tool::Rostree,
+        &["deploy", "--os=testos", &arg, "testos/stable"],
+    );
+    let status = oracle_status(&p.ours);
+    assert!(
+        status.contains("    Pinned: yes\n    origin refspec: remote:testos/stable\n"),
+        "{status}"
+    );
+    // A pinned deployment survives a deploy without --retain.
+    p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
+
+    let sr = format!("--sysroot={}", p.ours.display());
+    let json = admin(Tool::Rostree, &["status", "--json", &sr]).ok();
+    assert!(json.starts_with("{\"bootversion\":"), "{json}");
+    assert!(
+        json.contains(&format!("\"checksum\":\"{c1}\",\"serial\":0")),
+        "{json}"
+    );
+    assert!(json.contains("\"pinned\":true"), "{json}");
+    assert!(
+        json.contains("\"refspec\":\"remote:testos/stable\""),
+        "{json}"
+    );
+    assert_eq!(json.matches("\"index\":").count(), 3, "{json}");
+    assert!(json.trim_end().ends_with("]}"), "{json}");
+}
+
+#[test]
+fn each_tool_continues_what_the_other_started() {
+    if !requirements_met() {
+        return;
+    }
+    for (a, b) in [(Tool::Rostree, Tool::Ostree), (Tool::Ostree, Tool::Rostree)] {
+        let scratch = Scratch::new();
+        let base = scratch.path();
+        // `ours` alternates the two tools; `theirs` is ostree only.
+        let (p, c1) = pair(base, a);
+        let steps: [(Tool, &[&str]); 8] = [
+            (a, &["deploy", "--os=testos", "testos/stable"]),
+            (
+                b,
+                &["deploy", "--os=testos", "--karg=quiet", "testos/stable"],
+            ),
+            (
+                a,
+                &[
+                    "deploy",
+                    "--os=testos",
+                    "--retain",
+                    "--karg-append=x=1",
+                    "testos/stable",
+                ],
+            ),
+            (b, &["status"]),
+            (a, &["status"]),
+            (b, &["undeploy", "1"]),
+            (a, &["undeploy", "1"]),
+            (b, &["cleanup"]),
+        ];
+        for (i, (tool, args)) in steps.iter().enumerate() {
+            if i == 1 {
+                edit_etc(&deployment_dir(&p.ours, &c1, 0).join("etc"));
+                edit_etc(&deployment_dir(&p.theirs, &c1, 0).join("etc"));
+            }
+            p.step(*tool, args);
+        }
+    }
+}
+
+#[test]
+fn etc_merge_keeps_local_changes_and_leaves_the_old_deployment_alone() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    let c1 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    let old = deployment_dir(&sysroot, &c1, 0);
+    edit_etc(&old.join("etc"));
+    let before = snapshot(&old);
+    let c2 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v2"), "2.0", 2);
+    let out = admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    assert!(
+        out.contains("Copying /etc changes: 1 modified, 1 removed, 5 added"),
+        "{out}"
+    );
+    let etc = deployment_dir(&sysroot, &c2, 0).join("etc");
+    let read = |name: &str| std::fs::read_to_string(etc.join(name)).unwrap();
+    assert_eq!(
+        read("app.conf"),
+        "locally modified\n",
+        "local modifications win"
+    );
+    assert!(
+        !etc.join("remove-me.conf").exists(),
+        "local deletions stay deleted"
+    );
+    assert_eq!(
+        read("local.conf"),
+        "local addition\n",
+        "local additions carried over"
+    );
+    assert_eq!(
+        std::fs::metadata(etc.join("local.conf")).unwrap().mode() & 0o7777,
+        0o640
+    );
+    assert_eq!(read("localdir/deep/file"), "deep local\n");
+    assert_eq!(
+        std::fs::read_link(etc.join("local-link")).unwrap(),
+        Path::new("app.conf")
+    );
+    assert_eq!(
+        read("keep.conf"),
+        "keep v2\n",
+        "untouched files take the new defaults"
+    );
+    assert_eq!(
+        std::fs::metadata(etc.join("secret")).unwrap().mode() & 0o7777,
+        0o600
+    );
+    // /etc is a copy, /usr is hardlinked into the repository.
+    assert_eq!(std::fs::metadata(etc.join("keep.conf")).unwrap().nlink(), 1);
+    let usr_keep = deployment_dir(&sysroot, &c2, 0).join("usr/etc/keep.conf");
+    assert!(std::fs::metadata(usr_keep).unwrap().nlink() >= 2);
+    // Link counts of /usr files grow: the new deployment shares their repository objects.
+    let unlinked = |snap: BTreeMap<String, String>| -> BTreeMap<String, String> {
+        snap.into_iter()
+            .map(|(k, v)| {
+                let v: Vec<&str> = v.split(' ').filter(|w| !w.starts_with("nlink=")).collect();
+                (k, v.join(" "))
+            })
+            .collect()
+    };
+    let diffs = snapshot_diff(&unlinked(before), &unlinked(snapshot(&old)));
+    assert!(
+        diffs.is_empty(),
+        "the merge deployment changed:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// What boots: every entry, bootlink and deployment, with contents.
+fn boot_state(sysroot: &Path) -> BTreeMap<String, String> {
+    snapshot(sysroot)
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("boot") || k.starts_with("ostree/boot") || k.starts_with("ostree/deploy")
+        })
+        .collect()
+}
+
+#[test]
+fn bad_input_fails_clearly_and_changes_nothing_that_boots() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    let tree = os_tree(base, "v1");
+    commit(&sysroot, Tool::Rostree, &tree, "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    let before = boot_state(&sysroot);
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let bad_commit = |name: &str, change: &dyn Fn(&Path)| {
+        let t = base.join(format!("bad-{name}"));
+        sh("cp", &["-a", tree.to_str().unwrap(), t.to_str().unwrap()]).ok();
+        change(&t);
+        let branch = format!("bad/{name}");
+        sh(
+            rostree_bin(),
+            &[repo.as_str(), "commit", "-b", &branch, t.to_str().unwrap()],
+        )
+        .ok();
+        format!("bad/{name}")
+    };
+    let no_kernel = bad_commit("nokernel", &|t| {
+        std::fs::remove_dir_all(t.join("usr/lib/modules")).unwrap();
+    });
+    let both_etc = bad_commit("bothetc", &|t| write(&t.join("etc/x.conf"), b"x\n"));
+    let no_os_release = bad_commit("noosrelease", &|t| {
+        std::fs::remove_file(t.join("usr/lib/os-release")).unwrap();
+        std::fs::remove_file(t.join("usr/etc/os-release")).unwrap();
+    });
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["deploy".into(), "--os=testos".into(), no_kernel],
+            "Failed to find kernel",
+        ),
+        (
+            vec!["deploy".into(), "--os=testos".into(), both_etc],
+            "Tree contains both /etc and /usr/etc",
+        ),
+        (
+            vec!["deploy".into(), "--os=testos".into(), no_os_release],
+            "os-release",
+        ),
+        (
+            vec!["deploy".into(), "--os=nope".into(), "testos/stable".into()],
+            "ostree/deploy/nope",
+        ),
+        (
+            vec!["deploy".into(), "testos/stable".into()],
+            "no --os= argument given",
+        ),
+        (
+            vec!["deploy".into(), "--os=testos".into(), "no/such/ref".into()],
+            "Refspec 'no/such/ref' not found",
+        ),
+        (
+            vec!["undeploy".into(), "1".into()],
+            "Out of range deployment index 1, expected < 1",
+        ),
+        (vec!["undeploy".into(), "-2".into()], "Invalid index -2"),
+        (
+            vec!["undeploy".into(), "first".into()],
+            "Invalid index first",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.insert(1, &sr);
+        let run = admin(Tool::Rostree, &all);
+        let err = run.fails();
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{all:?}: one error line, got:\n{err}"
+        );
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{all:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let diffs = snapshot_diff(&before, &boot_state(&sysroot));
+        assert!(
+            diffs.is_empty(),
+            "{all:?} changed the boot state:\n{}",
+            diffs.join("\n")
+        );
+        // ostree still reads it.
+        assert!(oracle_status(&sysroot).contains("testos"));
+    }
+}
+
+#[test]
+fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    let mut deployed = 1;
+    for delay_ms in [0u64, 2, 5, 10, 20, 40, 80, 160] {
+        let before = oracle_status(&sysroot);
+        let mut child = std::process::Command::new(rostree_bin())
+            .args([
+                "admin",
+                "deploy",
+                &sr,
+                "--os=testos",
+                "--retain",
+                "testos/stable",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let finished = child.wait().unwrap().success();
+        // Whatever the moment, the entries boot either the old or the new list, and each
+        // entry's kernel, initramfs and deployment are complete.
+        let after = oracle_status(&sysroot);
+        let n = after.matches("  testos ").count();
+        if finished || n != deployed {
+            assert_eq!(n, deployed + 1, "{after}");
+            deployed = n;
+        } else {
+            assert_eq!(after, before);
+        }
+        let entries = sysroot.join("boot/loader/entries");
+        for e in std::fs::read_dir(&entries).unwrap().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            for key in ["linux ", "initrd "] {
+                let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+                let file = sysroot
+                    .join("boot")
+                    .join(line[key.len()..].trim_start_matches('/'));
+                assert!(file.is_file(), "{} missing", file.display());
+            }
+        }
+        // Either tool cleans up what the kill left behind.
+        admin(Tool::Ostree, &["cleanup", &sr]).ok();
+        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+        sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+    }
+    admin(Tool::Rostree, &["cleanup", &sr]).ok();
+}
