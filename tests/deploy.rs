@@ -768,14 +768,26 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
     let base = scratch.path();
     let sysroot = new_sysroot(base, "ours", Tool::Rostree);
     let sr = format!("--sysroot={}", sysroot.display());
-    commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
+    // Enough files that a deploy takes a while, so kills land at many points of it.
+    let tree = os_tree(base, "v1");
+    for i in 0..3000 {
+        write(
+            &tree.join(format!("usr/share/many/{}/f{i}", i % 30)),
+            format!("{i}\n").as_bytes(),
+        );
+    }
+    commit(&sysroot, Tool::Rostree, &tree, "1.0", 1);
+    let start = std::time::Instant::now();
     admin(
         Tool::Rostree,
         &["deploy", &sr, "--os=testos", "testos/stable"],
     )
     .ok();
+    let full = start.elapsed();
     let mut deployed = 1;
-    for delay_ms in [0u64, 2, 5, 10, 20, 40, 80, 160] {
+    let mut interrupted = 0;
+    for step in 0..12u32 {
+        let delay = full * step / 10;
         let before = oracle_status(&sysroot);
         let mut child = std::process::Command::new(rostree_bin())
             .args([
@@ -790,7 +802,7 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        std::thread::sleep(delay);
         let _ = child.kill();
         let finished = child.wait().unwrap().success();
         // Whatever the moment, the entries boot either the old or the new list, and each
@@ -802,6 +814,7 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
             deployed = n;
         } else {
             assert_eq!(after, before);
+            interrupted += 1;
         }
         let entries = sysroot.join("boot/loader/entries");
         for e in std::fs::read_dir(&entries).unwrap().flatten() {
@@ -820,4 +833,5 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
         sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
     }
     admin(Tool::Rostree, &["cleanup", &sr]).ok();
+    println!("{interrupted} of 12 deploys killed before they switched the boot entries");
 }
