@@ -298,7 +298,7 @@ impl Pair {
         let run_on = |tool: Tool, sysroot: &Path| {
             let sr = format!("--sysroot={}", sysroot.display());
             let mut all: Vec<&str> = args.to_vec();
-            all.insert(1, &sr);
+            all.push(&sr);
             let r = admin(tool, &all);
             neutral(&r, sysroot)
         };
@@ -834,4 +834,115 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
     }
     admin(Tool::Rostree, &["cleanup", &sr]).ok();
     println!("{interrupted} of 12 deploys killed before they switched the boot entries");
+}
+
+#[test]
+fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, c1) = pair(base, Tool::Rostree);
+    let r = Tool::Rostree;
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(
+        r,
+        &["deploy", "--os=testos", "--karg=quiet", "testos/stable"],
+    );
+    assert_eq!(
+        p.step(r, &["pin", "1"]),
+        "Deployment 1 is now pinned\nrc=true"
+    );
+    p.step(r, &["pin", "1", "0"]);
+    p.step(r, &["pin", "-u", "1"]);
+    let err = p.step(r, &["pin", "5"]);
+    assert!(
+        err.starts_with("error: Out of range deployment index 5"),
+        "{err}"
+    );
+    p.step(r, &["pin", "x"]);
+    p.step(
+        r,
+        &[
+            "set-origin",
+            "--index=1",
+            "myremote",
+            "http://example.com/repo",
+            "--set=gpg-verify=false",
+            "--set=foo=bar",
+        ],
+    );
+    p.step(
+        r,
+        &[
+            "set-origin",
+            "--index=1",
+            "myremote",
+            "http://other",
+            "newbranch",
+        ],
+    );
+    p.step(r, &["set-origin", "myremote", "http://other", "newbranch"]);
+    p.step(
+        r,
+        &[
+            "kargs",
+            "edit-in-place",
+            "--append-if-missing=foo=bar",
+            "--append-if-missing=quiet",
+        ],
+    );
+    p.step(
+        r,
+        &["kargs", "edit-in-place", "--append-if-missing=foo=baz"],
+    );
+    edit_etc(&deployment_dir(&p.ours, &c1, 1).join("etc"));
+    edit_etc(&deployment_dir(&p.theirs, &c1, 1).join("etc"));
+    let diff = p.step(r, &["config-diff", "--os=testos"]);
+    assert!(
+        diff.starts_with("M    app.conf\nD    remove-me.conf\nA    "),
+        "{diff}"
+    );
+    p.step(r, &["config-diff", "--os=nope"]);
+    p.step(r, &["config-diff"]);
+    // The pinned deployment outlives a deploy without --retain; the other one goes.
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(Tool::Ostree, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(r, &["status"]);
+}
+
+#[test]
+fn two_stateroots_share_the_boot_menu() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, _) = pair(base, Tool::Rostree);
+    let (r, o) = (Tool::Rostree, Tool::Ostree);
+    p.step(r, &["os-init", "otheros"]);
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(o, &["deploy", "--os=otheros", "--karg=x", "testos/stable"]);
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(
+        r,
+        &[
+            "deploy",
+            "--os=otheros",
+            "--not-as-default",
+            "testos/stable",
+        ],
+    );
+    let status = p.step(o, &["status"]);
+    assert_eq!(status.matches("  otheros ").count(), 2, "{status}");
+    let entries = p.ours.join("boot/loader/entries");
+    let title = std::fs::read_to_string(entries.join("ostree-4-testos.conf")).unwrap();
+    assert!(
+        title.starts_with("title Test OS 1.0 (ostree:testos:0)\n"),
+        "{title}"
+    );
+    p.step(r, &["undeploy", "0"]);
+    p.step(o, &["undeploy", "0"]);
+    p.step(r, &["status"]);
 }

@@ -1,11 +1,13 @@
 //! `admin`: sysroot and deployment management, as `ostree admin` 2022.7 (`init-fs`, `os-init`,
-//! `deploy`, `status`, `undeploy`, `cleanup`). The work is in `crate::sysroot`.
+//! `deploy`, `status`, `undeploy`, `cleanup`, `pin`, `set-origin`, `kargs edit-in-place`,
+//! `config-diff`). The work is in `crate::sysroot`.
 
 use crate::cli::util::with_stdout;
 use crate::sysroot::bootloader::write_deployments;
 use crate::sysroot::cleanup::cleanup;
 use crate::sysroot::deploy::{DeployRequest, deploy_tree};
 use crate::sysroot::deployment::ORIGIN_GROUP;
+use crate::sysroot::edit;
 use crate::sysroot::kargs::KernelArgs;
 use crate::sysroot::layout;
 use crate::sysroot::retention::{Retention, new_deployment_list};
@@ -61,6 +63,56 @@ enum Command {
     },
     /// Delete untagged deployments and repository objects.
     Cleanup,
+    /// Change the "pinning" state of deployments (pinned ones are never garbage collected).
+    Pin {
+        /// Deployment indices, as `admin status` lists them.
+        #[arg(required = true)]
+        indices: Vec<String>,
+        /// Unset pin.
+        #[arg(short = 'u', long)]
+        unpin: bool,
+    },
+    /// Change the "origin" (remote and branch) of a deployment.
+    #[command(name = "set-origin")]
+    SetOrigin {
+        /// The remote's name.
+        remote: String,
+        /// The remote's URL (used when the remote is added).
+        url: String,
+        /// The branch (default: the current origin's).
+        branch: Option<String>,
+        /// Set config option KEY=VALUE for the remote (when it is added).
+        #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Operate on the deployment INDEX, starting from zero (default: the booted one).
+        #[arg(long, allow_hyphen_values = true)]
+        index: Option<i64>,
+    },
+    /// Change kernel arguments.
+    Kargs {
+        /// The kargs command.
+        #[command(subcommand)]
+        command: KargsCommand,
+    },
+    /// Diff current /etc configuration versus default.
+    #[command(name = "config-diff")]
+    ConfigDiff {
+        /// Use a different operating system root than the current one.
+        #[arg(long = "os", value_name = "OSNAME")]
+        osname: Option<String>,
+    },
+}
+
+/// `admin kargs` commands.
+#[derive(clap::Subcommand, Debug)]
+enum KargsCommand {
+    /// Set new kernel command line arguments in place (applies to all deployments).
+    #[command(name = "edit-in-place")]
+    EditInPlace {
+        /// Append kernel arguments if they do not exist.
+        #[arg(long = "append-if-missing", value_name = "NAME=VALUE")]
+        append_if_missing: Vec<String>,
+    },
 }
 
 /// Options of `admin deploy`.
@@ -134,6 +186,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let s = Sysroot::load(&sysroot, Locking::Locked)?;
             cleanup(&s, true)?;
         }
+        Command::Pin { indices, unpin } => pin(&sysroot, &indices, !unpin)?,
+        Command::SetOrigin {
+            remote,
+            url,
+            branch,
+            set,
+            index,
+        } => {
+            let mut s = Sysroot::load(&sysroot, Locking::Locked)?;
+            edit::set_origin(&mut s, index, &remote, &url, branch.as_deref(), &set)?;
+        }
+        Command::Kargs {
+            command: KargsCommand::EditInPlace { append_if_missing },
+        } => {
+            let s = Sysroot::load(&sysroot, Locking::Locked)?;
+            edit::kargs_append_if_missing(&s, &append_if_missing)?;
+        }
+        Command::ConfigDiff { osname } => config_diff(&sysroot, osname.as_deref())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -258,4 +328,64 @@ fn undeploy(sysroot_path: &Path, index: &str) -> anyhow::Result<()> {
     write_deployments(&mut sysroot, list, true)?;
     println!("Deleted deployment {}.{}", target.csum, target.deployserial);
     cleanup(&sysroot, true).context("Performing final cleanup")
+}
+
+fn pin(sysroot_path: &Path, indices: &[String], pinned: bool) -> anyhow::Result<()> {
+    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
+    for text in indices {
+        let index: i64 = match text.parse::<u64>() {
+            Ok(i) => i64::try_from(i).map_err(|_| anyhow!("Index too large: {text}"))?,
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+                bail!("Index too large: {text}")
+            }
+            Err(_) => bail!("Invalid index: {text}"),
+        };
+        let state = if pinned { "pinned" } else { "unpinned" };
+        if edit::set_pinned(&sysroot, index, pinned)? {
+            println!("Deployment {text} is now {state}");
+            sysroot.reload()?;
+        } else {
+            println!("Deployment {text} is already {state}");
+        }
+    }
+    Ok(())
+}
+
+/// `admin config-diff`: the changes made to `/etc` of the booted (or `--os`'s merge)
+/// deployment, relative to its `/usr/etc`, as `M`/`D`/`A` lines.
+fn config_diff(sysroot_path: &Path, osname: Option<&str>) -> anyhow::Result<()> {
+    let sysroot = Sysroot::load(sysroot_path, Locking::Unlocked)?;
+    let d = match (osname, sysroot.booted_deployment()) {
+        (Some(os), _) => sysroot
+            .merge_deployment(os)
+            .ok_or_else(|| anyhow!("No deployment for OS '{os}'"))?,
+        (None, Some(b)) => b,
+        (None, None) => {
+            bail!("Not currently booted into an OSTree system and no --os= argument given")
+        }
+    };
+    let root = sysroot.join(&d.dirpath());
+    let opts = rostree_store::diff::DiffOptions {
+        ignore_xattrs: true,
+        ..Default::default()
+    };
+    let diff = sysroot.repo.diff(
+        &rostree_store::diff::DiffSide::Dir(root.join("usr/etc")),
+        &rostree_store::diff::DiffSide::Dir(root.join("etc")),
+        &opts,
+    )?;
+    with_stdout(|out| {
+        for (c, list) in [
+            ('M', &diff.modified),
+            ('D', &diff.removed),
+            ('A', &diff.added),
+        ] {
+            for p in list {
+                write!(out, "{c}    ")?;
+                out.write_all(&p.display_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    })
 }

@@ -51,6 +51,14 @@ impl KernelArgs {
         }
     }
 
+    /// Appends `arg` unless its key is already set.
+    pub fn append_if_missing(&mut self, arg: &str) {
+        let (key, _) = split(arg);
+        if !self.entries.iter().any(|(k, _)| *k == key) {
+            self.append(arg);
+        }
+    }
+
     /// The arguments, each `KEY` or `KEY=VALUE`.
     pub fn to_strv(&self) -> Vec<String> {
         self.entries

@@ -11,7 +11,7 @@
 //!
 //! Layout: `layout` (init-fs, os-init, the sysroot lock), `deployment`, `bootconfig` (BLS
 //! entries), `kargs`, `kernel` (finding the kernel and its bootcsum), `deploy` (checking out a
-//! new deployment), `etc_merge` (the 3-way `/etc` merge), `bootloader` (writing a new list of
+//! new deployment), `edit` (pin, origin, kernel arguments in place), `etc_merge` (the 3-way `/etc` merge), `bootloader` (writing a new list of
 //! deployments: entries, bootlinks, the atomic swap), `cleanup`, `status`.
 //!
 //! Objects are only ever read through rostree-store's read and checkout APIs.
@@ -21,6 +21,7 @@ pub mod bootloader;
 pub mod cleanup;
 pub mod deploy;
 pub mod deployment;
+pub mod edit;
 pub mod etc_merge;
 pub mod kargs;
 pub mod kernel;
