@@ -493,7 +493,7 @@ fn origin_file_and_json_status() {
     let origin = base.join("custom.origin");
     write(
         &origin,
-        b"# a comment\n[origin]\nrefspec=remote:testos/stable\ncustom=1\n\n\n[libostree-transient]\npinned=true\n",
+        b"# a comment\n[origin]\nrefspec=remote:testos/stable\nunlocked=hotfix\n\n\n[libostree-transient]\npinned=true\n",
     );
     let arg = format!("--origin-file={}", origin.display());
     p.step(
@@ -502,7 +502,9 @@ fn origin_file_and_json_status() {
     );
     let status = oracle_status(&p.ours);
     assert!(
-        status.contains("    Pinned: yes\n    origin refspec: remote:testos/stable\n"),
+        status.contains(
+            "    Unlocked: hotfix\n    Pinned: yes\n    origin refspec: remote:testos/stable\n"
+        ),
         "{status}"
     );
     // A pinned deployment survives a deploy without --retain.
@@ -516,7 +518,10 @@ fn origin_file_and_json_status() {
         json.contains(&format!("\"checksum\":\"{c1}\",\"serial\":0")),
         "{json}"
     );
-    assert!(json.contains("\"pinned\":true"), "{json}");
+    assert!(
+        json.contains("\"pinned\":true,\"unlocked\":\"hotfix\""),
+        "{json}"
+    );
     assert!(
         json.contains("\"refspec\":\"remote:testos/stable\""),
         "{json}"

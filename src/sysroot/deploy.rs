@@ -53,6 +53,7 @@ pub fn deploy_tree(sysroot: &Sysroot, req: &DeployRequest) -> anyhow::Result<Dep
         bootserial: 0,
         bootconfig: BootConfig::default(),
         origin: Some(req.origin.clone()),
+        unlocked: "none",
     };
     let root = sysroot.join(&d.dirpath());
     // A failure leaves nothing behind: what boots never referenced this directory.
@@ -107,7 +108,11 @@ fn initialize(
         }
         merge_etc(repo, &sysroot.join(&merge.dirpath()), root).context("During /etc merge")?;
     }
-    let var = sysroot.join(&format!("ostree/deploy/{}/var", d.osname));
+    // Booted into this stateroot, its /var is mounted at /var (possibly its own filesystem).
+    let var = match sysroot.booted_deployment() {
+        Some(b) if b.osname == d.osname => std::path::PathBuf::from("/var"),
+        _ => sysroot.join(&format!("ostree/deploy/{}/var", d.osname)),
+    };
     // systemd's ConditionNeedsUpdate= units must run after booting the new deployment.
     unlink_if_present(&root.join("etc/.updated"))?;
     unlink_if_present(&var.join(".updated"))?;

@@ -28,6 +28,8 @@ pub struct Deployment {
     pub bootconfig: BootConfig,
     /// The `.origin` key file, if there is one.
     pub origin: Option<KeyFile>,
+    /// `ostree admin unlock` state: `none`, `hotfix`, `development` or `transient`.
+    pub unlocked: &'static str,
 }
 
 impl Deployment {
@@ -57,6 +59,30 @@ impl Deployment {
             .as_ref()
             .and_then(|o| o.get_bool(TRANSIENT_GROUP, "pinned").ok().flatten())
             .unwrap_or(false)
+    }
+
+    /// The unlock state: a transient one is a flag file under `/run` (it ends with the boot),
+    /// a hotfix is recorded in the origin.
+    pub fn read_unlocked_state(&self) -> &'static str {
+        let run = format!(
+            "/run/ostree/deployment-state/{}.{}",
+            self.csum, self.deployserial
+        );
+        let run = std::path::Path::new(&run);
+        if std::fs::symlink_metadata(run.join("unlocked-development")).is_ok() {
+            "development"
+        } else if std::fs::symlink_metadata(run.join("unlocked-transient")).is_ok() {
+            "transient"
+        } else if self
+            .origin
+            .as_ref()
+            .and_then(|o| o.get(ORIGIN_GROUP, "unlocked"))
+            == Some("hotfix")
+        {
+            "hotfix"
+        } else {
+            "none"
+        }
     }
 
     /// The origin's refspec, if any.

@@ -214,8 +214,10 @@ impl Sysroot {
             bootserial,
             bootconfig: config,
             origin: None,
+            unlocked: "none",
         };
         d.origin = self.load_origin(&d).with_context(|| prefix.clone())?;
+        d.unlocked = d.read_unlocked_state();
         Ok(d)
     }
 

@@ -72,6 +72,16 @@ pub fn print_text(sysroot: &Sysroot, out: &mut dyn Write) -> std::io::Result<()>
         if let Some(v) = &r.version {
             writeln!(out, "    Version: {v}")?;
         }
+        if r.d.unlocked != "none" {
+            // Red and bold on a terminal, as ostree prints it.
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let (start, end) = if tty {
+                ("\x1b[31m\x1b[1m", "\x1b[0m\x1b[22m")
+            } else {
+                ("", "")
+            };
+            writeln!(out, "    {start}Unlocked: {}{end}", r.d.unlocked)?;
+        }
         if r.d.is_pinned() {
             writeln!(out, "    Pinned: yes")?;
         }
@@ -117,13 +127,13 @@ fn json_opt(s: Option<&str>) -> String {
 /// Prints the deployments as one JSON object:
 /// `{"bootversion":N,"subbootversion":M,"deployments":[{...}]}`, each deployment with
 /// `index`, `osname`, `checksum`, `serial`, `booted`, `pending`, `rollback`, `pinned`,
-/// `version`, `refspec`, `bootcsum`, `bootserial` and `kargs` (null when absent).
+/// `unlocked`, `version`, `refspec`, `bootcsum`, `bootserial` and `kargs` (null when absent).
 pub fn print_json(sysroot: &Sysroot, out: &mut dyn Write) -> std::io::Result<()> {
     let items: Vec<String> = rows(sysroot)
         .iter()
         .map(|r| {
             format!(
-                "{{\"index\":{},\"osname\":{},\"checksum\":{},\"serial\":{},\"booted\":{},\"pending\":{},\"rollback\":{},\"pinned\":{},\"version\":{},\"refspec\":{},\"bootcsum\":{},\"bootserial\":{},\"kargs\":{}}}",
+                "{{\"index\":{},\"osname\":{},\"checksum\":{},\"serial\":{},\"booted\":{},\"pending\":{},\"rollback\":{},\"pinned\":{},\"unlocked\":{},\"version\":{},\"refspec\":{},\"bootcsum\":{},\"bootserial\":{},\"kargs\":{}}}",
                 r.d.index,
                 json_str(&r.d.osname),
                 json_str(&r.d.csum),
@@ -132,6 +142,7 @@ pub fn print_json(sysroot: &Sysroot, out: &mut dyn Write) -> std::io::Result<()>
                 r.pending,
                 r.rollback,
                 r.d.is_pinned(),
+                json_str(r.d.unlocked),
                 json_opt(r.version.as_deref()),
                 json_opt(r.d.origin_refspec()),
                 json_str(&r.d.bootcsum),
