@@ -951,3 +951,50 @@ fn two_stateroots_share_the_boot_menu() {
     p.step(o, &["undeploy", "0"]);
     p.step(r, &["status"]);
 }
+
+#[test]
+fn rollback_makes_the_previous_deployment_the_default() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    let c1 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    let err = admin(Tool::Rostree, &["rollback", &sr, "--os=testos"]).fails();
+    assert_eq!(err, "error: No rollback deployment found for OS 'testos'\n");
+    let c2 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v2"), "2.0", 2);
+    admin(
+        Tool::Ostree,
+        &["deploy", &sr, "--os=testos", "--karg=new", "testos/stable"],
+    )
+    .ok();
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first(&oracle_status(&sysroot)), format!("  testos {c2}.0"));
+    let out = admin(Tool::Rostree, &["rollback", &sr, "--os=testos"]).ok();
+    assert!(
+        out.ends_with(&format!("Moving '{c1}.0' to be first deployment\n")),
+        "{out}"
+    );
+    let status = oracle_status(&sysroot);
+    assert_eq!(first(&status), format!("  testos {c1}.0"), "{status}");
+    assert_eq!(status.matches("  testos ").count(), 2, "{status}");
+    // The entries follow: the default entry boots the old commit with its own arguments.
+    let entry =
+        std::fs::read_to_string(sysroot.join("boot/loader/entries/ostree-2-testos.conf")).unwrap();
+    assert!(
+        entry.starts_with("title Test OS 1.0 (ostree:0)\n"),
+        "{entry}"
+    );
+    assert!(!entry.contains(" new"), "{entry}");
+    admin(Tool::Rostree, &["rollback", &sr, "--os=testos"]).ok();
+    assert_eq!(first(&oracle_status(&sysroot)), format!("  testos {c2}.0"));
+    admin(Tool::Ostree, &["cleanup", &sr]).ok();
+    admin(Tool::Ostree, &["undeploy", &sr, "1"]).ok();
+}

@@ -10,7 +10,7 @@ use crate::sysroot::deployment::ORIGIN_GROUP;
 use crate::sysroot::edit;
 use crate::sysroot::kargs::KernelArgs;
 use crate::sysroot::layout;
-use crate::sysroot::retention::{Retention, new_deployment_list};
+use crate::sysroot::retention::{Retention, new_deployment_list, rollback_list};
 use crate::sysroot::status;
 use crate::sysroot::{Locking, Sysroot};
 use anyhow::{Context, anyhow, bail};
@@ -93,6 +93,13 @@ enum Command {
         /// The kargs command.
         #[command(subcommand)]
         command: KargsCommand,
+    },
+    /// Make the previous deployment the default again (not in ostree 2022.7: rpm-ostree's
+    /// semantics).
+    Rollback {
+        /// The stateroot (default: the booted one's).
+        #[arg(long = "os", value_name = "OSNAME")]
+        osname: Option<String>,
     },
     /// Diff current /etc configuration versus default.
     #[command(name = "config-diff")]
@@ -204,6 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             edit::kargs_append_if_missing(&s, &append_if_missing)?;
         }
         Command::ConfigDiff { osname } => config_diff(&sysroot, osname.as_deref())?,
+        Command::Rollback { osname } => rollback(&sysroot, osname.as_deref())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -388,4 +396,22 @@ fn config_diff(sysroot_path: &Path, osname: Option<&str>) -> anyhow::Result<()> 
         }
         Ok(())
     })
+}
+
+fn rollback(sysroot_path: &Path, osname: Option<&str>) -> anyhow::Result<()> {
+    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
+    let osname = match (osname, sysroot.booted_deployment()) {
+        (Some(os), _) => os.to_string(),
+        (None, Some(b)) => b.osname.clone(),
+        (None, None) => {
+            bail!("Not currently booted into an OSTree system and no --os= argument given")
+        }
+    };
+    let Some(list) = rollback_list(&sysroot, &osname) else {
+        bail!("No rollback deployment found for OS '{osname}'");
+    };
+    let target = format!("{}.{}", list[0].csum, list[0].deployserial);
+    write_deployments(&mut sysroot, list, true)?;
+    println!("Moving '{target}' to be first deployment");
+    Ok(())
 }

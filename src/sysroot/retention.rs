@@ -1,4 +1,5 @@
-//! Which deployments stay when a new one is added (`ostree_sysroot_simple_write_deployment`).
+//! Which deployments stay when a new one is added (`ostree_sysroot_simple_write_deployment`),
+//! and the order `admin rollback` makes.
 
 use super::Sysroot;
 use super::deployment::Deployment;
@@ -69,4 +70,30 @@ pub fn new_deployment_list(
     }
     out.extend(new.take());
     out
+}
+
+/// `admin rollback`: the list with the deployment to go back to moved first. Booted: the
+/// booted one if something is pending before it, else the rollback one (the first after it).
+/// Not booted: the second deployment of `osname`, as the first is what would boot.
+pub fn rollback_list(sysroot: &Sysroot, osname: &str) -> Option<Vec<Deployment>> {
+    let target = match sysroot.booted_deployment() {
+        Some(b) => match sysroot.query_pending_rollback(osname) {
+            (Some(_), _) if b.osname == osname => Some(b),
+            (_, rollback) => rollback,
+        },
+        None => sysroot
+            .deployments
+            .iter()
+            .filter(|d| d.osname == osname)
+            .nth(1),
+    }?;
+    let mut list = vec![target.clone()];
+    list.extend(
+        sysroot
+            .deployments
+            .iter()
+            .filter(|d| !d.same_as(target))
+            .cloned(),
+    );
+    Some(list)
 }
