@@ -998,3 +998,61 @@ fn rollback_makes_the_previous_deployment_the_default() {
     admin(Tool::Ostree, &["cleanup", &sr]).ok();
     admin(Tool::Ostree, &["undeploy", &sr, "1"]).ok();
 }
+
+/// A tmpfs mounted for the test's life.
+struct TmpfsMount(PathBuf);
+
+impl TmpfsMount {
+    fn new(at: &Path) -> Option<Self> {
+        let r = sh("mount", &["-t", "tmpfs", "tmpfs", at.to_str().unwrap()]);
+        if !r.out.status.success() {
+            eprintln!("skipping: cannot mount a tmpfs: {}", r.stderr());
+            return None;
+        }
+        Some(TmpfsMount(at.to_path_buf()))
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn boot_on_its_own_filesystem_gets_copies_like_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, _) = pair(base, Tool::Rostree);
+    // Declared after `scratch`: unmounted before the directory goes.
+    let Some(_ours) = TmpfsMount::new(&p.ours.join("boot")) else {
+        return;
+    };
+    let Some(_theirs) = TmpfsMount::new(&p.theirs.join("boot")) else {
+        return;
+    };
+    p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(
+        Tool::Rostree,
+        &["deploy", "--os=testos", "--karg=x", "testos/stable"],
+    );
+    p.step(Tool::Ostree, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(Tool::Rostree, &["undeploy", "1"]);
+    let kernels: Vec<_> = std::fs::read_dir(p.ours.join("boot/ostree"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .collect();
+    assert_eq!(kernels.len(), 2, "{kernels:?}");
+    for k in kernels {
+        assert_eq!(
+            k.metadata().unwrap().nlink(),
+            1,
+            "{}: a copy",
+            k.path().display()
+        );
+    }
+}

@@ -267,7 +267,11 @@ fn install_boot_files(layout: &KernelLayout, dest_dir: &Path) -> anyhow::Result<
 fn copy_into_boot(src: &Path, dest: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(src).with_context(|| src.display().to_string())?;
-    let tmp = dest.with_extension("tmp-copy");
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::copy(src, &tmp).with_context(|| format!("regfile copy {}", src.display()))?;
     std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid())).context("fchown")?;
     std::fs::File::open(&tmp)
