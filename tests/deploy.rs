@@ -1056,3 +1056,33 @@ fn boot_on_its_own_filesystem_gets_copies_like_ostree() {
         );
     }
 }
+
+#[test]
+fn the_sysroot_lock_is_shared_with_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let sysroot = new_sysroot(scratch.path(), "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    let lock = rustix::fs::open(
+        sysroot.join("ostree/lock"),
+        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::RDWR,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    rustix::fs::fcntl_lock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    // Both tools wait for the holder (timeout kills them with 124).
+    for tool in [Tool::Rostree, Tool::Ostree] {
+        let bin = tool.bin();
+        let r = sh("timeout", &["1", &bin, "admin", "cleanup", &sr]);
+        assert_eq!(r.out.status.code(), Some(124), "{tool:?}: {}", r.stderr());
+        assert_eq!(r.stdout(), "Waiting for sysroot lock...\n");
+    }
+    drop(lock);
+    admin(Tool::Rostree, &["cleanup", &sr]).ok();
+    assert!(
+        !sysroot.join("ostree/lock").exists(),
+        "released and removed, as ostree does"
+    );
+}
