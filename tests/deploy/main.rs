@@ -561,11 +561,24 @@ fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
     );
     edit_etc(&deployment_dir(&p.ours, &c1, 1).join("etc"));
     edit_etc(&deployment_dir(&p.theirs, &c1, 1).join("etc"));
-    let diff = p.step(r, &["config-diff", "--os=testos"]);
+    // Added entries are listed in the directory's enumeration order, which differs between
+    // two sysroots: both tools must agree on one sysroot, and on the set across the two.
+    let theirs_sr = format!("--sysroot={}", p.theirs.display());
+    let ours_sr = format!("--sysroot={}", p.ours.display());
+    let expected = admin(Tool::Ostree, &["config-diff", "--os=testos", &theirs_sr]).ok();
+    let diff = admin(r, &["config-diff", "--os=testos", &theirs_sr]).ok();
+    assert_eq!(diff, expected);
     assert!(
         diff.starts_with("M    app.conf\nD    remove-me.conf\nA    "),
         "{diff}"
     );
+    let ours = admin(r, &["config-diff", "--os=testos", &ours_sr]).ok();
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ours), sorted(&expected));
     p.step(r, &["config-diff", "--os=nope"]);
     p.step(r, &["config-diff"]);
     // The pinned deployment outlives a deploy without --retain; the other one goes.
