@@ -260,6 +260,8 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
         }
     };
     let revision = sysroot.repo.resolve_rev(&a.refspec)?;
+    // Before any work: a deploy always writes new boot entries.
+    crate::sysroot::bootloader::check_bootloader_supported(&sysroot)?;
     let merge = if a.no_merge {
         None
     } else {

@@ -64,6 +64,9 @@ pub fn write_deployments(
         bail!("Attempting to remove booted deployment");
     }
 
+    if requires_new_bootversion {
+        check_bootloader_supported(sysroot)?;
+    }
     let new_subbootdir;
     let atomic;
     if requires_new_bootversion {
@@ -111,6 +114,59 @@ pub fn write_deployments(
         super::cleanup::cleanup(sysroot, true).context("Performing final cleanup")?;
     }
     Ok(())
+}
+
+/// A boot loader ostree would configure besides the BLS entries (its `auto` probe: syslinux,
+/// grub2, u-boot, or the repository's `sysroot.bootloader`), which rostree does not support
+/// yet. Writing entries it would not pick up could leave the system booting stale entries, so
+/// commands refuse instead: `sysroot.bootloader=none` says BLS entries are all that is read.
+pub fn check_bootloader_supported(sysroot: &Sysroot) -> anyhow::Result<()> {
+    let configured = sysroot
+        .repo
+        .config()
+        .get("sysroot", "bootloader")
+        .unwrap_or("auto");
+    let found = match configured {
+        "none" => None,
+        "auto" => {
+            let probes = [
+                ("syslinux", "boot/syslinux/syslinux.cfg"),
+                ("grub2", "boot/grub/grub.cfg"),
+                ("grub2", "boot/grub2/grub.cfg"),
+                ("u-boot", "boot/loader/uEnv.txt"),
+            ];
+            let mut found = probes
+                .iter()
+                .find(|(_, rel)| std::fs::symlink_metadata(sysroot.join(rel)).is_ok())
+                .map(|(name, rel)| (name.to_string(), rel.to_string()));
+            if found.is_none()
+                && let Ok(vendors) = std::fs::read_dir(sysroot.join("boot/efi/EFI"))
+            {
+                for v in vendors.flatten() {
+                    if v.path().join("grub.cfg").exists() {
+                        let rel =
+                            format!("boot/efi/EFI/{}/grub.cfg", v.file_name().to_string_lossy());
+                        found = Some(("grub2".to_string(), rel));
+                        break;
+                    }
+                }
+            }
+            found
+        }
+        other => Some((
+            other.to_string(),
+            "ostree/repo/config: sysroot.bootloader".to_string(),
+        )),
+    };
+    match found {
+        None => Ok(()),
+        Some((name, rel)) => bail!(
+            "{}: {name} boot loader configuration is not supported yet (rostree writes BLS \
+             entries only; set sysroot.bootloader=none in the repository config to boot from \
+             them alone)",
+            sysroot.join(&rel).display()
+        ),
+    }
 }
 
 /// Deployments sharing a bootcsum are numbered 0, 1, ... in list order.

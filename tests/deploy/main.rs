@@ -736,3 +736,51 @@ fn the_sysroot_lock_is_shared_with_ostree() {
         "released and removed, as ostree does"
     );
 }
+
+#[test]
+fn boot_loaders_other_than_bls_are_refused_before_any_change() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    write(
+        &sysroot.join("boot/grub2/grub.cfg"),
+        b"# grub2-mkconfig output\n",
+    );
+    let before = boot_state(&sysroot);
+    for args in [
+        vec!["deploy", "--os=testos", "testos/stable"],
+        vec!["deploy", "--os=testos", "--retain", "testos/stable"],
+    ] {
+        let mut all = args.clone();
+        all.push(&sr);
+        let err = admin(Tool::Rostree, &all).fails();
+        assert!(
+            err.starts_with("error: ") && err.contains("boot/grub2/grub.cfg: grub2 boot loader"),
+            "{err}"
+        );
+        assert!(snapshot_diff(&before, &boot_state(&sysroot)).is_empty());
+    }
+    // Saying BLS entries are all that is read lets it through.
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    sh(
+        rostree_bin(),
+        &[repo.as_str(), "config", "set", "sysroot.bootloader", "none"],
+    )
+    .ok();
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    assert_eq!(oracle_status(&sysroot).matches("  testos ").count(), 2);
+}
