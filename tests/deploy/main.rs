@@ -784,3 +784,54 @@ fn boot_loaders_other_than_bls_are_refused_before_any_change() {
     .ok();
     assert_eq!(oracle_status(&sysroot).matches("  testos ").count(), 2);
 }
+
+#[test]
+fn legacy_and_initramfs_less_kernel_layouts_match_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, _) = pair(base, Tool::Rostree);
+    // Legacy: /boot/vmlinuz-<ver>-<sha256>, with content in /var (ignored, with a note).
+    let legacy = os_tree(base, "legacy");
+    std::fs::remove_dir_all(legacy.join("usr/lib/modules")).unwrap();
+    let csum = "5d93a09e0f232ad4a01eada8dad673497a99a8f846382ca41fd58d41edac62ce";
+    write(&legacy.join(format!("boot/vmlinuz-5.0-{csum}")), b"K\n");
+    write(
+        &legacy.join(format!("boot/initramfs-5.0.img-{csum}")),
+        b"I\n",
+    );
+    write(&legacy.join("var/lib/x/y"), b"v\n");
+    // No initramfs (the kernel runs ostree-prepare-root), a devicetree and a FIPS HMAC.
+    let bare = os_tree(base, "bare");
+    let modules = bare.join(format!("usr/lib/modules/{KVER}"));
+    std::fs::remove_file(modules.join("initramfs.img")).unwrap();
+    write(&modules.join("devicetree"), b"DT\n");
+    write(&modules.join(".vmlinuz.hmac"), b"HMAC\n");
+    for (tree, day) in [(&legacy, 2), (&bare, 3)] {
+        let c = commit(&p.ours, Tool::Rostree, tree, "x", day);
+        assert_eq!(commit(&p.theirs, Tool::Ostree, tree, "x", day), c);
+        let out = p.step(Tool::Rostree, &["deploy", "--os=testos", "--retain", &c]);
+        if day == 2 {
+            assert!(
+                out.contains("content in /var/lib that will be ignored"),
+                "{out}"
+            );
+        }
+    }
+    let entries = std::fs::read_dir(p.ours.join("boot/loader/entries")).unwrap();
+    let text: String = entries
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        text.contains(&format!("/ostree/testos-{csum}/vmlinuz-5.0\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("/usr/lib/ostree/ostree-prepare-root"),
+        "{text}"
+    );
+    assert!(text.contains("\ndevicetree /ostree/testos-"), "{text}");
+}
