@@ -108,10 +108,7 @@ fn copy_modified_config_file(
     } else if ft.is_symlink() || ft.is_file() {
         copy_file(&src, &src_meta, &dest).with_context(|| format!("Copying {}", rel.display()))
     } else {
-        eprintln!(
-            "Ignoring non-regular/non-symlink file found during /etc merge: {}",
-            rel.display()
-        );
+        // Sockets, fifos and devices are not carried over; ostree only tells the journal.
         Ok(())
     }
 }

@@ -8,7 +8,7 @@
 mod common;
 mod support;
 
-use common::{oracle, rostree_bin, sh, write};
+use common::{chmod, oracle, rostree_bin, sh, write};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -834,4 +834,31 @@ fn legacy_and_initramfs_less_kernel_layouts_match_ostree() {
         "{text}"
     );
     assert!(text.contains("\ndevicetree /ostree/testos-"), "{text}");
+}
+
+#[test]
+fn etc_merge_edge_cases_match_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, c1) = pair(base, Tool::Rostree);
+    p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
+    for sysroot in [&p.ours, &p.theirs] {
+        let etc = deployment_dir(sysroot, &c1, 0).join("etc");
+        chmod(&etc.join("sub"), 0o700); // a directory's mode
+        std::os::unix::fs::chown(etc.join("app.conf"), Some(12), Some(34)).unwrap(); // owner only
+        std::fs::remove_file(etc.join("remove-me.conf")).unwrap(); // a file becomes a directory
+        write(&etc.join("remove-me.conf/f"), b"in\n");
+        std::fs::remove_file(etc.join("os-release")).unwrap(); // a symlink's target
+        std::os::unix::fs::symlink("/elsewhere", etc.join("os-release")).unwrap();
+        common::set_xattr(&etc.join("sub/nested.conf"), "user.x", b"1"); // xattrs are ignored
+        sh("mkfifo", &[etc.join("fifo").to_str().unwrap()]).ok(); // not carried over
+    }
+    let out = p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
+    assert!(
+        out.contains("Copying /etc changes: 4 modified, 0 removed, 1 added"),
+        "{out}"
+    );
 }
