@@ -172,6 +172,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::InitFs { path, modern } => layout::init_fs(&path, modern)?,
         Command::OsInit { osname } => {
+            // The sysroot itself must exist; what is inside is created as needed.
+            std::fs::read_dir(&sysroot)
+                .with_context(|| format!("opendir({})", sysroot.display()))?;
             layout::ensure_initialized(&sysroot)?;
             layout::init_osname(&sysroot, &osname)?;
             println!("ostree/deploy/{osname} initialized as OSTree root");

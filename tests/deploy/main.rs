@@ -63,6 +63,14 @@ fn init_fs_and_os_init_create_what_ostree_creates() {
         err.starts_with("error: ") && err.contains("missing"),
         "{err}"
     );
+    let sr = format!("--sysroot={}", missing.display());
+    let err = admin(Tool::Rostree, &["os-init", &sr, "testos"]).fails();
+    let expected = format!(
+        "error: opendir({}): No such file or directory\n",
+        missing.display()
+    );
+    assert_eq!(err, expected);
+    assert!(!missing.exists());
 }
 
 #[test]
