@@ -49,12 +49,41 @@ pub fn merge_etc(repo: &Repo, merge_root: &Path, new_root: &Path) -> anyhow::Res
         counts.modified, counts.removed, counts.added
     );
     for item in &diff.removed {
-        remove_all(&new_etc.join(&item.path))?;
+        if !through_symlink(&new_etc, &item.path, "remove") {
+            remove_all(&new_etc.join(&item.path))?;
+        }
     }
     for item in diff.modified.iter().chain(&diff.added) {
-        copy_modified_config_file(&modified_etc, &new_etc, &item.path)?;
+        if !through_symlink(&new_etc, &item.path, "copy") {
+            copy_modified_config_file(&modified_etc, &new_etc, &item.path)?;
+        }
     }
     Ok(counts)
+}
+
+/// Whether reaching `rel` in the new `/etc` would go through a symlink the new commit put
+/// there (say `/usr/etc/d -> ../share/d`, where the admin had a directory). ostree follows it
+/// and writes wherever it points, even outside `/etc`; rostree leaves that change out, with a
+/// warning, so the merge never writes outside the new `/etc`.
+fn through_symlink(new_etc: &Path, rel: &Path, what: &str) -> bool {
+    let mut prefix = std::path::PathBuf::new();
+    let parts: Vec<_> = rel.components().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        prefix.push(part);
+        match std::fs::symlink_metadata(new_etc.join(&prefix)) {
+            Ok(m) if m.file_type().is_symlink() => {
+                eprintln!(
+                    "warning: /etc merge: not following symlink /etc/{} to {what} /etc/{}",
+                    prefix.display(),
+                    rel.display()
+                );
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// `rm -rf`, quiet when nothing is there.

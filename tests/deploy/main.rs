@@ -870,3 +870,61 @@ fn etc_merge_edge_cases_match_ostree() {
         "{out}"
     );
 }
+
+#[test]
+fn etc_merge_never_writes_through_a_symlink_of_the_new_commit() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let sr = format!("--sysroot={}", sysroot.display());
+    let v1 = os_tree(base, "v1");
+    write(&v1.join("usr/etc/d/x"), b"x\n");
+    let c1 = commit(&sysroot, Tool::Rostree, &v1, "1.0", 1);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    let etc = deployment_dir(&sysroot, &c1, 0).join("etc");
+    std::fs::remove_file(etc.join("d/x")).unwrap();
+    write(&etc.join("d/new"), b"local\n");
+    // The update turns /etc/d into a symlink to a directory of /usr.
+    let v2 = os_tree(base, "v2");
+    write(&v2.join("usr/share/victim/x"), b"x\n");
+    std::os::unix::fs::symlink("../share/victim", v2.join("usr/etc/d")).unwrap();
+    let c2 = commit(&sysroot, Tool::Rostree, &v2, "2.0", 2);
+    let run = admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    );
+    run.ok();
+    let err = run.stderr();
+    assert!(
+        err.contains("not following symlink /etc/d to remove /etc/d/x"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not following symlink /etc/d to copy /etc/d/new"),
+        "{err}"
+    );
+    let root = deployment_dir(&sysroot, &c2, 0);
+    let victim: Vec<_> = std::fs::read_dir(root.join("usr/share/victim"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(victim, ["x"], "the new /usr is untouched");
+    assert!(
+        !root.join("share").exists(),
+        "nothing created where the link points"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("etc/d")).unwrap(),
+        Path::new("../share/victim")
+    );
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+}
