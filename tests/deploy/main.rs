@@ -430,7 +430,7 @@ fn bad_input_fails_clearly_and_changes_nothing_that_boots() {
 }
 
 #[test]
-fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
+fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
     if !requirements_met() {
         return;
     }
@@ -486,17 +486,7 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
             assert_eq!(after, before);
             interrupted += 1;
         }
-        let entries = sysroot.join("boot/loader/entries");
-        for e in std::fs::read_dir(&entries).unwrap().flatten() {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            for key in ["linux ", "initrd "] {
-                let line = text.lines().find(|l| l.starts_with(key)).unwrap();
-                let file = sysroot
-                    .join("boot")
-                    .join(line[key.len()..].trim_start_matches('/'));
-                assert!(file.is_file(), "{} missing", file.display());
-            }
-        }
+        entries_are_complete(&sysroot);
         // Either tool cleans up what the kill left behind.
         admin(Tool::Ostree, &["cleanup", &sr]).ok();
         let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
@@ -504,6 +494,56 @@ fn kill_9_during_deploy_leaves_a_complete_boot_configuration() {
     }
     admin(Tool::Rostree, &["cleanup", &sr]).ok();
     println!("{interrupted} of 12 deploys killed before they switched the boot entries");
+
+    // The same for undeploy (which also deletes the deployment, then prunes).
+    let mut interrupted = 0;
+    for step in 0..8u32 {
+        let delay = full * step / 8;
+        let before = oracle_status(&sysroot);
+        let n_before = before.matches("  testos ").count();
+        let last = (n_before - 1).to_string();
+        let mut child = std::process::Command::new(rostree_bin())
+            .args(["admin", "undeploy", &sr, &last])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let finished = child.wait().unwrap().success();
+        let after = oracle_status(&sysroot);
+        let n = after.matches("  testos ").count();
+        if finished || n != n_before {
+            assert_eq!(n, n_before - 1, "{after}");
+        } else {
+            assert_eq!(after, before);
+            interrupted += 1;
+        }
+        entries_are_complete(&sysroot);
+        admin(Tool::Rostree, &["cleanup", &sr]).ok();
+        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+        sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+        if n == 1 {
+            break;
+        }
+    }
+    println!("{interrupted} undeploys killed before they switched the boot entries");
+}
+
+/// Every boot entry's kernel and initramfs exist, and `ostree admin status` reads them.
+fn entries_are_complete(sysroot: &Path) {
+    let entries = sysroot.join("boot/loader/entries");
+    for e in std::fs::read_dir(&entries).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        for key in ["linux ", "initrd "] {
+            let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+            let file = sysroot
+                .join("boot")
+                .join(line[key.len()..].trim_start_matches('/'));
+            assert!(file.is_file(), "{} missing", file.display());
+        }
+    }
+    oracle_status(sysroot);
 }
 
 #[test]
