@@ -33,6 +33,9 @@ pub struct DeployRequest<'a> {
 
 /// Checks out and prepares a new deployment; returns it (not yet in the boot list).
 pub fn deploy_tree(sysroot: &Sysroot, req: &DeployRequest) -> anyhow::Result<Deployment> {
+    if !super::layout::is_valid_osname(req.osname) {
+        bail!("Invalid OS name '{}'", req.osname);
+    }
     let stateroot = sysroot.join(&format!("ostree/deploy/{}", req.osname));
     if !stateroot.join("var").is_dir() {
         bail!(
@@ -108,15 +111,16 @@ fn initialize(
         }
         merge_etc(repo, &sysroot.join(&merge.dirpath()), root).context("During /etc merge")?;
     }
+    let stateroot_var = sysroot.join(&format!("ostree/deploy/{}/var", d.osname));
     // Booted into this stateroot, its /var is mounted at /var (possibly its own filesystem).
-    let var = match sysroot.booted_deployment() {
+    let live_var = match sysroot.booted_deployment() {
         Some(b) if b.osname == d.osname => std::path::PathBuf::from("/var"),
-        _ => sysroot.join(&format!("ostree/deploy/{}/var", d.osname)),
+        _ => stateroot_var.clone(),
     };
     // systemd's ConditionNeedsUpdate= units must run after booting the new deployment.
     unlink_if_present(&root.join("etc/.updated"))?;
-    unlink_if_present(&var.join(".updated"))?;
-    stamp_var_labeled(&var)?;
+    unlink_if_present(&live_var.join(".updated"))?;
+    stamp_var_labeled(&stateroot_var)?;
     write_origin(sysroot, d)?;
     set_immutable(root, true)
 }

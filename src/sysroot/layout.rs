@@ -50,10 +50,15 @@ pub fn ensure_initialized(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A stateroot name is one directory name: it must not lead out of `ostree/deploy`.
+pub fn is_valid_osname(osname: &str) -> bool {
+    !(osname.is_empty() || osname.contains('/') || osname == "." || osname == "..")
+}
+
 /// `admin os-init NAME`: the stateroot `ostree/deploy/NAME` with its shared `/var` skeleton.
 /// Fails if it exists, as ostree does.
 pub fn init_osname(sysroot: &Path, osname: &str) -> anyhow::Result<()> {
-    if osname.is_empty() || osname.contains('/') || osname == "." || osname == ".." {
+    if !is_valid_osname(osname) {
         bail!("Invalid OS name '{osname}'");
     }
     let rel = format!("ostree/deploy/{osname}");

@@ -386,6 +386,10 @@ fn bad_input_fails_clearly_and_changes_nothing_that_boots() {
             "ostree/deploy/nope",
         ),
         (
+            vec!["deploy".into(), "--os=../..".into(), "testos/stable".into()],
+            "Invalid OS name '../..'",
+        ),
+        (
             vec!["deploy".into(), "testos/stable".into()],
             "no --os= argument given",
         ),
