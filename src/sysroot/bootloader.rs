@@ -251,6 +251,10 @@ fn install_deployment_kernel(
     mkdir_p(&dest_dir, 0o775)?;
     mkdir_p(&boot.join(format!("loader.{bootversion}/entries")), 0o775)?;
     install_boot_files(&layout, &dest_dir)?;
+    if let Some(dir) = &layout.devicetree_dir {
+        // Copied (over what is there) at every install, as ostree does.
+        super::etc_merge::copy_dir_recurse(&layout.dir.join(dir), &dest_dir.join(dir))?;
+    }
 
     let name = os_name(&root)?;
     let mut title = name.clone();
@@ -283,6 +287,8 @@ fn install_deployment_kernel(
     }
     if let Some((_, dt)) = &layout.devicetree {
         bc.set("devicetree", &format!("/{bootcsumdir}/{dt}"));
+    } else if let Some(dir) = &layout.devicetree_dir {
+        bc.set("fdtdir", &format!("/{bootcsumdir}/{dir}"));
     }
     kargs.replace(&format!("ostree={link}"));
     bc.set("options", &kargs.to_string());

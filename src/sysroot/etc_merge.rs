@@ -180,7 +180,8 @@ fn copy_dir_attributes(src: &Path, dest: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("fchmod({})", dest.display()))
 }
 
-fn copy_dir_recurse(src: &Path, dest: &Path) -> anyhow::Result<()> {
+/// Copies a directory tree with owners, modes and xattrs, over what `dest` already holds.
+pub fn copy_dir_recurse(src: &Path, dest: &Path) -> anyhow::Result<()> {
     mkdir_private(dest)?;
     copy_dir_attributes(src, dest)?;
     for entry in std::fs::read_dir(src).with_context(|| src.display().to_string())? {

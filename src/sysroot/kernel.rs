@@ -18,6 +18,8 @@ pub struct KernelLayout {
     pub initramfs: Option<(String, String)>,
     /// Devicetree file, if any.
     pub devicetree: Option<(String, String)>,
+    /// A `dtb/` directory of device trees (instead of one devicetree file), copied whole.
+    pub devicetree_dir: Option<String>,
     /// The kernel's FIPS HMAC file, if any.
     pub kernel_hmac: Option<(String, String)>,
     /// sha256 of kernel, initramfs and devicetree, in hex.
@@ -95,14 +97,13 @@ fn from_usr_lib_modules(deployment: &Path) -> anyhow::Result<Option<KernelLayout
         }
     }
     let mut devicetree = None;
+    let mut devicetree_dir = None;
     if exists(&dir.join("devicetree"))? {
         hash_file(&mut hasher, &dir.join("devicetree"))?;
         devicetree = Some(("devicetree".to_string(), format!("devicetree-{kver}")));
     } else if dir.join("dtb").is_dir() {
-        bail!(
-            "{}: a dtb/ directory of device trees is not supported yet",
-            dir.join("dtb").display()
-        );
+        hash_dir(&mut hasher, &dir.join("dtb"))?;
+        devicetree_dir = Some("dtb".to_string());
     }
     let kernel_namever = format!("vmlinuz-{kver}");
     let kernel_hmac = exists(&dir.join(".vmlinuz.hmac"))?.then(|| {
@@ -116,9 +117,36 @@ fn from_usr_lib_modules(deployment: &Path) -> anyhow::Result<Option<KernelLayout
         kernel: ("vmlinuz".to_string(), kernel_namever),
         initramfs,
         devicetree,
+        devicetree_dir,
         kernel_hmac,
         bootcsum: hex(&hasher.finalize()),
     }))
+}
+
+/// Hashes the files below `dir` in name order (bytewise), depth first, so the bootcsum does
+/// not depend on the order the filesystem lists them in. Symlinks count as their target's
+/// content; dangling ones and special files are skipped.
+fn hash_dir(hasher: &mut Sha256, dir: &Path) -> anyhow::Result<()> {
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+        .with_context(|| format!("opendir({})", dir.display()))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .with_context(|| dir.display().to_string())?;
+    names.sort_by(|a, b| {
+        use std::os::unix::ffi::OsStrExt;
+        a.as_bytes().cmp(b.as_bytes())
+    });
+    for name in names {
+        let path = dir.join(&name);
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("fstatat({})", path.display()))?;
+        if meta.is_dir() {
+            hash_dir(hasher, &path)?;
+        } else if let Ok(mut f) = std::fs::File::open(&path) {
+            std::io::copy(&mut f, hasher).with_context(|| format!("read({})", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -193,6 +221,7 @@ fn from_legacy_dirs(deployment: &Path) -> anyhow::Result<Option<KernelLayout>> {
         kernel: (kname, kbase),
         initramfs: initramfs.map(|(n, b, _)| (n, b)),
         devicetree: devicetree.map(|(n, b, _)| (n, b)),
+        devicetree_dir: None,
         kernel_hmac: None,
         bootcsum: kcsum,
     }))

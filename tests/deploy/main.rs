@@ -972,3 +972,41 @@ fn etc_merge_never_writes_through_a_symlink_of_the_new_commit() {
     let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
     sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
 }
+
+#[test]
+fn a_dtb_directory_is_checksummed_and_copied_like_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let base = scratch.path();
+    let (p, _) = pair(base, Tool::Rostree);
+    let tree = os_tree(base, "dtb");
+    let dtb = tree.join(format!("usr/lib/modules/{KVER}/dtb"));
+    write(&dtb.join("a.dtb"), b"A\n");
+    write(&dtb.join("vendor/b.dtb"), b"B\n");
+    chmod(&dtb.join("vendor/b.dtb"), 0o600);
+    write(&dtb.join("vendor/sub/c.dtb"), b"C\n");
+    std::fs::create_dir_all(dtb.join("empty")).unwrap();
+    let c = commit(&p.ours, Tool::Rostree, &tree, "dtb", 2);
+    assert_eq!(commit(&p.theirs, Tool::Ostree, &tree, "dtb", 2), c);
+    p.step(Tool::Rostree, &["deploy", "--os=testos", &c]);
+    // Installed again over the existing copy.
+    p.step(Tool::Rostree, &["deploy", "--os=testos", "--karg=x", &c]);
+    let entries = p.ours.join("boot/loader/entries");
+    let entry = std::fs::read_to_string(entries.join("ostree-2-testos.conf")).unwrap();
+    assert!(entry.contains("\nfdtdir /ostree/testos-"), "{entry}");
+    // ostree 2022.7 fails on the second install when the directory holds a symlink
+    // ("symlinkat: File exists"); rostree replaces it.
+    std::os::unix::fs::symlink("a.dtb", dtb.join("link.dtb")).unwrap();
+    let c2 = commit(&p.ours, Tool::Rostree, &tree, "dtb2", 3);
+    let sr = format!("--sysroot={}", p.ours.display());
+    for _ in 0..2 {
+        admin(
+            Tool::Rostree,
+            &["deploy", &sr, "--os=testos", "--retain", &c2],
+        )
+        .ok();
+    }
+    assert_eq!(oracle_status(&p.ours).matches("  testos ").count(), 4);
+}
