@@ -164,6 +164,9 @@ struct DeployArgs {
     /// Do not import kernel arguments.
     #[arg(long)]
     karg_none: bool,
+    /// Delete kernel argument if exists.
+    #[arg(long = "karg-delete", value_name = "NAME=VALUE")]
+    karg_delete: Option<String>,
 }
 
 /// Runs an `admin` command.
@@ -241,6 +244,12 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
     if a.karg_proc_cmdline && a.karg_none {
         bail!("Can't specify both --karg-proc-cmdline and --karg-none");
     }
+    if a.karg_none && a.karg_delete.is_some() {
+        bail!("Can't specify both --karg-none and --karg-delete");
+    }
+    if a.no_merge && a.karg_delete.is_some() {
+        bail!("Can't specify both --no-merge and --karg-delete");
+    }
     let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
     let osname = match (&a.osname, sysroot.booted_deployment()) {
         (Some(os), _) => os.clone(),
@@ -287,7 +296,7 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
         );
         kargs = Some(k);
     } else if let Some(m) = &merge
-        && (!a.karg.is_empty() || !a.karg_append.is_empty())
+        && (!a.karg.is_empty() || !a.karg_append.is_empty() || a.karg_delete.is_some())
     {
         kargs = Some(KernelArgs::from_string(
             m.bootconfig.get("options").unwrap_or(""),
@@ -298,6 +307,12 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
     }
     for arg in &a.karg_append {
         kargs.get_or_insert_with(KernelArgs::default).append(arg);
+    }
+    if let Some(arg) = &a.karg_delete {
+        kargs
+            .get_or_insert_with(KernelArgs::default)
+            .delete(arg)
+            .map_err(|e| anyhow!(e))?;
     }
 
     let req = DeployRequest {

@@ -51,6 +51,32 @@ impl KernelArgs {
         }
     }
 
+    /// Deletes `KEY` (when it has one value) or `KEY=VALUE`, with ostree's errors.
+    pub fn delete(&mut self, arg: &str) -> Result<(), String> {
+        let (key, value) = split(arg);
+        let positions: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].0 == key)
+            .collect();
+        let at = match positions.as_slice() {
+            [] => return Err(format!("No key '{key}' found")),
+            [only] => {
+                if value.is_some() && value != self.entries[*only].1 {
+                    return Err(format!("No karg '{arg}' found"));
+                }
+                *only
+            }
+            many => match many.iter().find(|&&i| self.entries[i].1 == value) {
+                Some(&i) => i,
+                None if value.is_none() => {
+                    return Err(format!("Multiple values for key '{arg}' found"));
+                }
+                None => return Err(format!("No karg '{arg}' found")),
+            },
+        };
+        self.entries.remove(at);
+        Ok(())
+    }
+
     /// Appends `arg` unless its key is already set.
     pub fn append_if_missing(&mut self, arg: &str) {
         let (key, _) = split(arg);
@@ -95,5 +121,22 @@ mod tests {
         );
         assert_eq!(KernelArgs::from_string("a  b").to_string(), "a  b");
         assert_eq!(KernelArgs::from_string("").to_strv(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn delete_needs_the_value_when_a_key_repeats() {
+        let mut k = KernelArgs::from_string("a=1 c c=2 c=3 d=4");
+        assert_eq!(k.delete("x").unwrap_err(), "No key 'x' found");
+        assert_eq!(k.delete("a=2").unwrap_err(), "No karg 'a=2' found");
+        assert_eq!(k.delete("c=9").unwrap_err(), "No karg 'c=9' found");
+        k.delete("c").unwrap();
+        assert_eq!(
+            k.delete("c").unwrap_err(),
+            "Multiple values for key 'c' found"
+        );
+        k.delete("c=3").unwrap();
+        k.delete("a").unwrap();
+        k.delete("d=4").unwrap();
+        assert_eq!(k.to_string(), "c=2");
     }
 }

@@ -1010,3 +1010,50 @@ fn a_dtb_directory_is_checksummed_and_copied_like_ostree() {
     }
     assert_eq!(oracle_status(&p.ours).matches("  testos ").count(), 4);
 }
+
+#[test]
+fn karg_delete_matches_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (p, _) = pair(scratch.path(), Tool::Rostree);
+    let r = Tool::Rostree;
+    let d = |extra: &[&'static str]| {
+        let mut v = vec!["deploy", "--os=testos"];
+        v.extend_from_slice(extra);
+        v.push("testos/stable");
+        v
+    };
+    p.step(
+        r,
+        &d(&["--karg=a=1", "--karg-append=c=1", "--karg-append=c=2"]),
+    );
+    let err = p.step(r, &d(&["--karg-delete=c"]));
+    assert!(
+        err.starts_with("error: Multiple values for key 'c' found"),
+        "{err}"
+    );
+    p.step(r, &d(&["--karg-delete=c=2"]));
+    p.step(r, &d(&["--karg-delete=a=2"]));
+    p.step(r, &d(&["--karg-delete=nokey"]));
+    p.step(r, &d(&["--karg-delete=a"]));
+    // A usage error: ostree adds its usage text, rostree one line.
+    let sr = format!("--sysroot={}", p.ours.display());
+    let err = admin(
+        r,
+        &[
+            "deploy",
+            &sr,
+            "--os=testos",
+            "--karg-none",
+            "--karg-delete=a",
+            "testos/stable",
+        ],
+    )
+    .fails();
+    assert_eq!(
+        err,
+        "error: Can't specify both --karg-none and --karg-delete\n"
+    );
+}
