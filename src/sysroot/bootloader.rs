@@ -292,12 +292,49 @@ fn install_deployment_kernel(
     }
     kargs.replace(&format!("ostree={link}"));
     bc.set("options", &kargs.to_string());
+    // Keys only the fallback entries get (say `grub_users ""` so only the default boots
+    // without a password).
+    if d.index != 0 {
+        for (key, value) in bls_append_except_default(sysroot)? {
+            bc.set(&key, &value);
+        }
+    }
     let entry = boot.join(format!(
         "loader.{bootversion}/entries/ostree-{}-{}.conf",
         n_deployments - d.index,
         d.osname
     ));
     super::deploy::write_file_atomic(&entry, bc.to_text().as_bytes(), false)
+}
+
+/// `sysroot.bls-append-except-default` (`key1=value1;key2=value2`), in the order ostree's
+/// hash table of them iterates.
+fn bls_append_except_default(sysroot: &Sysroot) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(list) = sysroot
+        .repo
+        .config()
+        .get("sysroot", "bls-append-except-default")
+    else {
+        return Ok(Vec::new());
+    };
+    let mut values: HashMap<String, String> = HashMap::new();
+    let mut keys = Vec::new();
+    for item in list.split(';').filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!(
+                "Unable to parse bls-append-except-default: bls-append-except-default key must be of the form \"key1=value1;key2=value2...\""
+            );
+        };
+        keys.push(k.to_string());
+        values.insert(k.to_string(), v.to_string());
+    }
+    Ok(rostree_store::ghash::ghash_order(&keys)
+        .into_iter()
+        .map(|k| {
+            let v = values[&k].clone();
+            (k, v)
+        })
+        .collect())
 }
 
 /// Links (else copies) each boot file into `dest_dir` unless already there.

@@ -1057,3 +1057,34 @@ fn karg_delete_matches_ostree() {
         "error: Can't specify both --karg-none and --karg-delete\n"
     );
 }
+
+#[test]
+fn bls_append_except_default_matches_ostree() {
+    if !requirements_met() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (p, _) = pair(scratch.path(), Tool::Rostree);
+    for sysroot in [&p.ours, &p.theirs] {
+        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+        let value = "grub_users=\"\";foo=bar;zed=1;foo=baz";
+        let args = [
+            repo.as_str(),
+            "config",
+            "set",
+            "sysroot.bls-append-except-default",
+            value,
+        ];
+        sh(&oracle(), &args).ok();
+    }
+    let r = Tool::Rostree;
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    p.step(r, &["deploy", "--os=testos", "--retain", "testos/stable"]);
+    let entry =
+        std::fs::read_to_string(p.ours.join("boot/loader/entries/ostree-1-testos.conf")).unwrap();
+    assert!(
+        entry.ends_with("foo baz\ngrub_users \"\"\nzed 1\n"),
+        "{entry}"
+    );
+}
