@@ -1,6 +1,7 @@
 //! `rostree`: OSTree's command line, rebuilt on rostree-store.
 
 mod cli;
+mod sysroot;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch: one file per command, mirroring `ostree`.
 
+mod admin;
 mod cat;
 mod checkout;
 mod checksum;
@@ -42,6 +43,8 @@ pub struct Cli {
 /// The commands, named as ostree names them.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Manage the sysroot and its deployments.
+    Admin(admin::Args),
     /// Concatenate the contents of files in a commit.
     Cat(cat::Args),
     /// Check out a commit into a filesystem tree.
@@ -90,6 +93,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let repo = cli.repo.as_deref();
     match cli.command {
+        Command::Admin(a) => admin::run(a),
         Command::Cat(a) => cat::run(repo, a),
         Command::Checkout(a) => checkout::run(repo, a),
         Command::Checksum(a) => checksum::run(repo, a),

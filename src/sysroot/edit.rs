@@ -1,0 +1,123 @@
+//! Changes to existing deployments that need no new checkout: pinning, the origin, and kernel
+//! arguments rewritten in the current boot entries.
+
+use super::Sysroot;
+use super::deploy::write_file_atomic;
+use super::deployment::{Deployment, ORIGIN_GROUP, TRANSIENT_GROUP};
+use super::kargs::KernelArgs;
+use anyhow::{Context, anyhow, bail};
+use rostree_store::config::KeyFile;
+
+/// The deployment at `index` as `admin status` numbers them, with ostree's errors.
+pub fn indexed_deployment(sysroot: &Sysroot, index: i64) -> anyhow::Result<&Deployment> {
+    let n = sysroot.deployments.len();
+    if index < 0 {
+        bail!("Invalid index {index}");
+    }
+    if index as u64 >= n as u64 {
+        bail!("Out of range deployment index {index}, expected < {n}");
+    }
+    Ok(&sysroot.deployments[index as usize])
+}
+
+/// Replaces a deployment's origin file durably and tells watchers (`ostree/deploy` mtime).
+pub fn write_origin_file(
+    sysroot: &Sysroot,
+    d: &Deployment,
+    origin: &KeyFile,
+) -> anyhow::Result<()> {
+    let path = sysroot.join(&d.origin_relpath());
+    write_file_atomic(&path, origin.to_text().as_bytes(), true)
+        .context("Writing out origin file")?;
+    sysroot.bump_mtime()
+}
+
+/// Pins (kept whatever the retention rules say) or unpins deployment `index`; returns whether
+/// that changed anything.
+pub fn set_pinned(sysroot: &Sysroot, index: i64, pinned: bool) -> anyhow::Result<bool> {
+    let d = indexed_deployment(sysroot, index)?;
+    if d.is_pinned() == pinned {
+        return Ok(false);
+    }
+    let mut origin = d.origin.clone().unwrap_or_default();
+    if pinned {
+        origin.set(TRANSIENT_GROUP, "pinned", "true");
+    } else {
+        // GLib keeps the (now empty) group, and so do we, byte for byte.
+        origin.remove(TRANSIENT_GROUP, "pinned");
+    }
+    write_origin_file(sysroot, d, &origin)?;
+    Ok(true)
+}
+
+/// `admin set-origin`: adds the remote to the repository config if it is not there (with
+/// `options` as `KEY=VALUE` strings), then points deployment `index`'s origin at
+/// `REMOTE:BRANCH` (default: the ref of its current origin). The new origin has only the
+/// refspec, as ostree writes it.
+pub fn set_origin(
+    sysroot: &mut Sysroot,
+    index: Option<i64>,
+    remote: &str,
+    url: &str,
+    branch: Option<&str>,
+    options: &[String],
+) -> anyhow::Result<()> {
+    let d = match index {
+        Some(i) => indexed_deployment(sysroot, i)?.clone(),
+        None => sysroot
+            .booted_deployment()
+            .cloned()
+            .ok_or_else(|| anyhow!("Not currently booted into an OSTree system"))?,
+    };
+    let mut opts = Vec::new();
+    for kv in options {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("Missing '=' in KEY=VALUE pair '{kv}'");
+        };
+        opts.push((k.to_string(), v.to_string()));
+    }
+    let group = format!("remote \"{remote}\"");
+    if !sysroot.repo.config().groups().contains(&group.as_str()) {
+        let mut config = sysroot.repo.config().clone();
+        config.set(&group, "url", url);
+        for (k, v) in &opts {
+            config.set(&group, k, v);
+        }
+        sysroot.repo.write_config(config)?;
+    }
+    let current = d.origin_refspec().unwrap_or_default().to_string();
+    let (_, current_ref) = rostree_store::refs::parse_refspec(&current)?;
+    let mut origin = KeyFile::default();
+    origin.set(
+        ORIGIN_GROUP,
+        "refspec",
+        &format!("{remote}:{}", branch.unwrap_or(current_ref)),
+    );
+    write_origin_file(sysroot, &d, &origin)
+}
+
+/// `admin kargs edit-in-place --append-if-missing=ARG...`: adds each argument whose key is
+/// missing to every deployment's entry of the current bootversion, rewriting each entry file
+/// atomically (no new bootversion: the same deployments boot, with new arguments).
+pub fn kargs_append_if_missing(sysroot: &Sysroot, args: &[String]) -> anyhow::Result<()> {
+    if sysroot.deployments.is_empty() {
+        bail!("Unable to find a deployment in sysroot");
+    }
+    let n = sysroot.deployments.len();
+    for d in &sysroot.deployments {
+        let mut kargs = KernelArgs::from_string(d.bootconfig.get("options").unwrap_or(""));
+        for arg in args {
+            kargs.append_if_missing(arg);
+        }
+        let mut bootconfig = d.bootconfig.clone();
+        bootconfig.set("options", &kargs.to_string());
+        let entry = sysroot.join(&format!(
+            "boot/loader.{}/entries/ostree-{}-{}.conf",
+            sysroot.bootversion,
+            n - d.index,
+            d.osname
+        ));
+        write_file_atomic(&entry, bootconfig.to_text().as_bytes(), false)?;
+    }
+    Ok(())
+}
