@@ -39,11 +39,15 @@ impl Nginx {
         );
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
+        // Its output goes to its logs: workers must not hold the test runner's pipes.
         let child = Command::new(nginx)
             .arg("-c")
             .arg(&conf_path)
             .arg("-e")
             .arg(dir.join("error.log"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start nginx");
         let server = Nginx {
@@ -74,7 +78,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the master stops its workers and exits (SIGKILL would orphan them).
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
         let _ = self.child.wait();
     }
 }
