@@ -78,4 +78,6 @@ corpus_tests!(
     detached,
     gvariant_value,
     gvariant_text,
+    summary,
+    sizes,
 );

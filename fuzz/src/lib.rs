@@ -10,7 +10,7 @@
 
 use rostree_store::config::KeyFile;
 use rostree_store::gvariant::{Type, Value, text};
-use rostree_store::{content, format, refs};
+use rostree_store::{content, format, pull, refs};
 
 /// A check: feeds one input to one parser and asserts its properties.
 pub type Check = fn(&[u8]);
@@ -29,6 +29,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("detached", detached),
     ("gvariant_value", gvariant_value),
     ("gvariant_text", gvariant_text),
+    ("summary", summary),
+    ("sizes", sizes),
 ];
 
 const COMMIT_TYPE: &str = "(a{sv}aya(say)sstayay)";
@@ -294,4 +296,31 @@ pub fn gvariant_text(data: &[u8]) {
     // The type of a parsed value is a valid type: it can be written inside a variant.
     assert_eq!(Type::parse(&t.to_string()).as_ref(), Ok(&t));
     assert_value_roundtrip(&t, &v);
+}
+
+/// A remote's `summary` file, fetched over HTTP.
+pub fn summary(data: &[u8]) {
+    let Ok(refs) = pull::parse_summary(data) else {
+        return;
+    };
+    for r in &refs {
+        assert!(
+            refs::is_valid_ref_name(&r.name),
+            "invalid ref {:?} accepted",
+            r.name
+        );
+    }
+}
+
+/// A commit's `ostree.sizes` metadata (`aay`).
+pub fn sizes(data: &[u8]) {
+    let Ok(value) = Value::from_bytes(&ty("aay"), data) else {
+        return;
+    };
+    let Ok(entries) = format::parse_sizes(&value) else {
+        return;
+    };
+    let again =
+        format::parse_sizes(&format::sizes_value(&entries)).expect("encoded sizes parse again");
+    assert_eq!(again, entries);
 }
