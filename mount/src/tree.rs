@@ -180,12 +180,11 @@ impl Objects {
         if let Some(m) = self.files.lock().get(id) {
             return Ok(m);
         }
-        let obj = self.repo.open_content(id)?;
-        let weight = 112 + obj.header.symlink_target.len() + xattrs_weight(&obj.header.xattrs);
-        let meta = Arc::new(FileMeta {
-            header: obj.header,
-            size: obj.size,
-        });
+        // The metadata alone: a walk stats every file, and opening each would cost more
+        // system calls than the stat itself.
+        let (header, size) = self.repo.content_meta(id)?;
+        let weight = 112 + header.symlink_target.len() + xattrs_weight(&header.xattrs);
+        let meta = Arc::new(FileMeta { header, size });
         self.files.lock().insert(*id, meta.clone(), weight);
         Ok(meta)
     }
