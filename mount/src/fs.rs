@@ -374,7 +374,8 @@ impl RostreeFs {
             k if k.is_dir() => return Err(Errno::EISDIR),
             _ => return Err(Errno::ELOOP),
         };
-        let data = self.content.open(self.repo(), &id).map_err(fail)?;
+        let meta = self.objects.file_meta(&id).map_err(fail)?;
+        let data = self.content.open(self.repo(), &id, &meta).map_err(fail)?;
         let backing = match &data {
             Data::File(file, size)
                 if *size >= PASSTHROUGH_MIN && self.passthrough.load(Ordering::Relaxed) =>

@@ -102,6 +102,31 @@ impl Repo {
         Ok((header, st.st_size as u64))
     }
 
+    /// The object file of a regular file's content in a bare mode, for reading its bytes
+    /// in place when its metadata is already known (from [`Repo::content_meta`]): one
+    /// `openat`. Archive objects have no such file (their content is compressed).
+    pub fn open_plain_content(&self, id: &ObjectId) -> Result<std::fs::File> {
+        let corrupt = |why: &str| Error::corrupt(*id, ObjectType::File, why);
+        if self.mode() == RepoMode::Archive {
+            return Err(corrupt("archive content is compressed"));
+        }
+        let rel = self.object_relpath(id, ObjectType::File);
+        match rustix::fs::openat(
+            &self.objects,
+            &rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(std::fs::File::from(fd)),
+            Err(rustix::io::Errno::NOENT) => Err(Error::MissingObject {
+                id: *id,
+                ty: ObjectType::File,
+            }),
+            Err(rustix::io::Errno::LOOP) => Err(corrupt("a symlink, opened for its content")),
+            Err(e) => Err(e).at(self.object_path(id, ObjectType::File)),
+        }
+    }
+
     /// The target a bare-user symlink object holds: its bytes, then a NUL.
     fn bare_user_link_target(
         &self,
@@ -263,11 +288,28 @@ mod tests {
                 let obj = repo.open_content(id).unwrap();
                 assert_eq!((h, size), (obj.header, obj.size), "{mode:?} {id}");
             }
+            if mode != RepoMode::Archive {
+                let mut f = repo.open_plain_content(&ids[0]).unwrap();
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes).unwrap();
+                assert_eq!(bytes, b"hi\n");
+                if mode != RepoMode::BareUser {
+                    assert!(repo.open_plain_content(&ids[2]).is_err(), "a symlink");
+                }
+            } else {
+                assert!(repo.open_plain_content(&ids[0]).is_err());
+            }
             let missing = ObjectId::digest(b"nope");
             assert!(matches!(
                 repo.content_meta(&missing),
                 Err(Error::MissingObject { .. })
             ));
+            if mode != RepoMode::Archive {
+                assert!(matches!(
+                    repo.open_plain_content(&missing),
+                    Err(Error::MissingObject { .. })
+                ));
+            }
             // Truncated to nothing: a corrupt object, never a panic.
             let path = repo.object_path(&ids[0], ObjectType::File);
             let perm = std::fs::metadata(&path).unwrap().permissions();
