@@ -39,17 +39,15 @@ impl Listing {
 
     /// The entry called `name`.
     pub(crate) fn find(&self, name: &str) -> Option<&Kind> {
+        self.index_of(name).map(|i| &self.entries[i].1)
+    }
+
+    /// The position of the entry called `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         if self.sorted {
-            let i = self
-                .entries
-                .binary_search_by(|(n, _)| (**n).cmp(name))
-                .ok()?;
-            Some(&self.entries[i].1)
+            self.entries.binary_search_by(|(n, _)| (**n).cmp(name)).ok()
         } else {
-            self.entries
-                .iter()
-                .find(|(n, _)| **n == *name)
-                .map(|(_, k)| k)
+            self.entries.iter().position(|(n, _)| **n == *name)
         }
     }
 
