@@ -12,7 +12,7 @@
 use crate::inode::Kind;
 use crate::tree::{Listing, Objects};
 use parking_lot::{Condvar, Mutex};
-use rostree_store::ObjectType;
+use rostree_store::{ObjectType, RepoMode};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -131,8 +131,17 @@ impl Shared {
         if meta.header.is_symlink() || meta.size > CONTENT_MAX_SIZE {
             return;
         }
-        let path = self.objects.repo.object_path(id, ObjectType::File);
-        if let Ok(file) = std::fs::File::open(path) {
+        let repo = &self.objects.repo;
+        // Bare objects are opened through the objects directory's descriptor; archive ones
+        // (compressed, so no plain content to open) by path, when that path is absolute.
+        let file = match repo.mode() {
+            RepoMode::Archive if repo.path().is_absolute() => {
+                std::fs::File::open(repo.object_path(id, ObjectType::File)).ok()
+            }
+            RepoMode::Archive => None,
+            _ => repo.open_plain_content(id).ok(),
+        };
+        if let Some(file) = file {
             let len = NonZeroU64::new(meta.size.max(1));
             let _ = rustix::fs::fadvise(&file, 0, len, rustix::fs::Advice::WillNeed);
         }

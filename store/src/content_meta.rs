@@ -36,6 +36,14 @@ impl Repo {
             Err(rustix::io::Errno::NOENT) => return Err(missing()),
             Err(e) => return Err(e).at(&path),
         };
+        // xattrs are read by path (no descriptor to open): the absolute one, or through the
+        // objects directory's descriptor when the repository was opened by a relative path
+        // (the process may have changed directory since).
+        let xpath = if path.is_absolute() {
+            path.clone()
+        } else {
+            crate::fsutil::proc_path(&self.objects, &rel)
+        };
         let is_link = st.st_mode & S_IFMT == S_IFLNK;
         let header = match (self.mode(), is_link) {
             (RepoMode::BareUser, true) => return Err(corrupt("unexpected symlink object".into())),
@@ -45,7 +53,7 @@ impl Repo {
                     .into_string()
                     .map_err(|_| corrupt("symlink target is not UTF-8".into()))?;
                 let (uid, gid, xattrs) = match self.mode() {
-                    RepoMode::Bare => (st.st_uid, st.st_gid, xattr::read_path(&path).at(&path)?),
+                    RepoMode::Bare => (st.st_uid, st.st_gid, xattr::read_path(&xpath).at(&path)?),
                     _ => (0, 0, Xattrs::default()),
                 };
                 let header = FileHeader {
@@ -58,7 +66,7 @@ impl Repo {
                 return Ok((header, 0));
             }
             (RepoMode::BareUser, false) => {
-                let meta = xattr::get_path(&path, OSTREEMETA)
+                let meta = xattr::get_path(&xpath, OSTREEMETA)
                     .at(&path)?
                     .ok_or_else(|| corrupt(format!("missing {OSTREEMETA} xattr")))?;
                 let (uid, gid, mode, xattrs) = parse_ostreemeta(&meta).map_err(corrupt)?;
@@ -88,7 +96,7 @@ impl Repo {
                 gid: st.st_gid,
                 mode: st.st_mode,
                 symlink_target: String::new(),
-                xattrs: xattr::read_path(&path).at(&path)?,
+                xattrs: xattr::read_path(&xpath).at(&path)?,
             },
             (_, false) => FileHeader {
                 uid: 0,
@@ -221,6 +229,7 @@ fn read_full_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::R
 mod tests {
     use crate::format::{S_IFREG, Xattrs};
     use crate::{ContentSource, ObjectId, ObjectType, Repo, RepoMode, Transaction};
+    use std::path::Path;
 
     use super::*;
 
@@ -298,6 +307,18 @@ mod tests {
                 }
             } else {
                 assert!(repo.open_plain_content(&ids[0]).is_err());
+            }
+            // Opened by a relative path: the same answers (xattrs read through the objects
+            // directory's descriptor).
+            let cwd = std::env::current_dir().unwrap();
+            let up = "../".repeat(cwd.components().count() - 1);
+            let relative = Path::new(&up).join(repo.path().strip_prefix("/").unwrap());
+            let by_relative = Repo::open(&relative).unwrap();
+            for id in &ids {
+                assert_eq!(
+                    by_relative.content_meta(id).unwrap(),
+                    repo.content_meta(id).unwrap()
+                );
             }
             let missing = ObjectId::digest(b"nope");
             assert!(matches!(
