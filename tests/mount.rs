@@ -5,130 +5,12 @@
 
 mod common;
 
-use common::{ostree, rich_tree, rostree, rostree_bin, tempdir, write};
+use common::mount::{Mount, fuse_available, is_mounted, s};
+use common::{ostree, rich_tree, rostree, tempdir, write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn fuse_available() -> bool {
-    if Path::new("/dev/fuse").exists() {
-        true
-    } else {
-        eprintln!("skipping: /dev/fuse is absent on this machine");
-        false
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Whether `path` is a mount point now.
-fn is_mounted(path: &Path) -> bool {
-    let path = path.canonicalize().unwrap_or(path.to_path_buf());
-    let want = s(&path).replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
-}
-
-/// A live mount, unmounted (and its foreground process reaped) when dropped, so a failing
-/// test leaves no mount behind.
-struct Mount {
-    path: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mount {
-    /// `rostree mount -d ARGS... MOUNTPOINT`: returns once the mount is live.
-    fn daemon(repo: &Path, args: &[&str], mnt: &Path) -> Mount {
-        std::fs::create_dir_all(mnt).unwrap();
-        let mut all = vec!["mount", "-d"];
-        all.extend_from_slice(args);
-        all.push(s(mnt));
-        rostree(repo, &all).ok();
-        assert!(
-            is_mounted(mnt),
-            "{} not mounted after mount -d",
-            mnt.display()
-        );
-        Mount {
-            path: mnt.to_path_buf(),
-            child: None,
-        }
-    }
-
-    /// `rostree mount ARGS... MOUNTPOINT` in the foreground, stderr to `log`.
-    fn foreground(repo: &Path, args: &[&str], mnt: &Path, log: &Path) -> Mount {
-        std::fs::create_dir_all(mnt).unwrap();
-        let child = Command::new(rostree_bin())
-            .arg(format!("--repo={}", s(repo)))
-            .arg("mount")
-            .args(args)
-            .arg(mnt)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut m = Mount {
-            path: mnt.to_path_buf(),
-            child: Some(child),
-        };
-        let start = Instant::now();
-        while !is_mounted(mnt) {
-            if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "mount exited ({status}): {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "mount never went live"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        m
-    }
-
-    /// Waits for the foreground process to end, returning whether it succeeded.
-    fn wait_exit(&mut self) -> bool {
-        let child = self.child.as_mut().expect("a foreground mount");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status.success();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "mount process still running"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if is_mounted(&self.path) {
-            let _ = Command::new(rostree_bin())
-                .args(["umount", "--lazy"])
-                .arg(&self.path)
-                .output();
-        }
-        if is_mounted(&self.path) {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).output();
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Runs a shell script in `dir`, asserting success; returns stdout.
 fn sh_in(dir: &Path, script: &str) -> String {
@@ -192,6 +74,9 @@ fn big_file(path: &Path, mib: u32) -> Vec<u8> {
 fn fixture(base: &Path, mode: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     let tree = rich_tree(base);
     let large = big_file(&tree.join("large.bin"), 9);
+    // Identical directories: one dirtree and dirmeta, two paths, two inodes.
+    write(&tree.join("twin-a/x"), b"twin\n");
+    write(&tree.join("twin-b/x"), b"twin\n");
     let repo = base.join(format!("repo-{mode}"));
     ostree(&repo, &["init", &format!("--mode={mode}")]).ok();
     ostree(
@@ -293,16 +178,38 @@ fn mount_matches_checkout(mode: &str, extra: &[&str]) {
     assert_random_reads(&mnt.join("large.bin"), &large);
     assert_read_only(&mnt);
 
-    // Inodes: stable, unique per directory path, shared by identical objects.
-    use std::os::unix::fs::MetadataExt;
-    let ino = |p: &str| std::fs::symlink_metadata(mnt.join(p)).unwrap().ino();
-    assert_eq!(ino("bin"), ino("bin"));
-    assert_ne!(ino("empty-dir"), ino("tmp"), "same dirtree, two paths");
-    assert_eq!(ino("hardlink-a"), ino("hardlink-b"));
+    assert_inodes_stable_and_unique(&mnt, mode);
 
     rostree(&repo, &["umount", s(&mnt)]).ok();
     assert!(!is_mounted(&mnt));
     drop(m);
+}
+
+/// Inode numbers: one per directory path (even for identical directories), shared by
+/// identical file objects (like a hardlinked checkout), and the same for the life of the
+/// mount, also once the kernel has forgotten them and looks them up again.
+fn assert_inodes_stable_and_unique(mnt: &Path, mode: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::symlink_metadata(mnt.join(p)).unwrap().ino();
+    assert_ne!(
+        ino("twin-a"),
+        ino("twin-b"),
+        "{mode}: same dirtree and dirmeta, two paths"
+    );
+    assert_eq!(ino("twin-a/x"), ino("twin-b/x"), "{mode}: one object");
+    assert_eq!(ino("hardlink-a"), ino("hardlink-b"), "{mode}");
+    assert_ne!(ino("hardlink-a"), ino("hello.txt"), "{mode}");
+    let dirs = sh_in(mnt, "find . -type d -printf '%i\\n' | sort | uniq -d");
+    assert_eq!(dirs, "", "{mode}: directory inodes used twice");
+    let numbers = || sh_in(mnt, "find . -printf '%i %p\\n' | sort");
+    let before = numbers();
+    if common::is_root() {
+        // The kernel forgets every inode it can; the walk after looks each one up again.
+        std::fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    } else {
+        eprintln!("{mode}: not root, so the kernel's inodes are not dropped between walks");
+    }
+    assert_eq!(numbers(), before, "{mode}: inode numbers changed");
 }
 
 #[test]
@@ -313,6 +220,16 @@ fn bare_mount_matches_checkout() {
 #[test]
 fn bare_user_mount_matches_checkout() {
     mount_matches_checkout("bare-user", &["--no-passthrough"]);
+}
+
+#[test]
+fn bare_user_mount_with_passthrough_matches_checkout() {
+    mount_matches_checkout("bare-user", &[]);
+}
+
+#[test]
+fn bare_user_only_mount_matches_checkout() {
+    mount_matches_checkout("bare-user-only", &[]);
 }
 
 #[test]

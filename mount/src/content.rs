@@ -4,9 +4,9 @@
 //! `--verify` checks bare objects the same way on their first open.
 
 use crate::cache::WeightedLru;
+use crate::tree::FileMeta;
 use parking_lot::Mutex;
 use rostree_store::checksum::Hasher;
-use rostree_store::content::ContentBody;
 use rostree_store::format::{FileHeader, checksum_header_bytes};
 use rostree_store::{Error, ObjectId, ObjectType, Repo, RepoMode, Result};
 use rustix::fs::{Mode, OFlags};
@@ -197,24 +197,23 @@ impl ContentCache {
         out
     }
 
-    /// The content of regular file `id`, ready for random reads.
-    pub(crate) fn open(&self, repo: &Repo, id: &ObjectId) -> Result<Data> {
+    /// The content of regular file `id`, whose metadata `meta` is known, ready for
+    /// random reads.
+    pub(crate) fn open(&self, repo: &Repo, id: &ObjectId, meta: &FileMeta) -> Result<Data> {
+        if meta.header.is_symlink() {
+            return Err(corrupt(id, "opened for reading but is a symlink"));
+        }
         if repo.mode() == RepoMode::Archive {
             self.open_archive(repo, id)
         } else {
-            self.open_bare(repo, id)
+            self.open_bare(repo, id, meta)
         }
     }
 
-    fn open_bare(&self, repo: &Repo, id: &ObjectId) -> Result<Data> {
-        let obj = repo.open_content(id)?;
-        if obj.header.is_symlink() {
-            return Err(corrupt(id, "opened for reading but is a symlink"));
-        }
-        let ContentBody::Plain(file) = obj.body else {
-            return Err(corrupt(id, "not a plain object file"));
-        };
-        let file = Arc::new(file);
+    /// Bare objects are read in place: with their metadata known, opening one is a single
+    /// `openat` (a `diff -r` opens every file).
+    fn open_bare(&self, repo: &Repo, id: &ObjectId, meta: &FileMeta) -> Result<Data> {
+        let file = Arc::new(repo.open_plain_content(id)?);
         if self.verify_bare && !self.verified.lock().contains(id) {
             self.exclusive(id, || -> Result<()> {
                 if self.verified.lock().contains(id) {
@@ -224,12 +223,12 @@ impl ContentCache {
                     file: &file,
                     pos: 0,
                 };
-                copy_verified(id, &obj.header, obj.size, reader, |_| Ok(()))?;
+                copy_verified(id, &meta.header, meta.size, reader, |_| Ok(()))?;
                 self.verified.lock().insert(*id, (), 1);
                 Ok(())
             })?;
         }
-        Ok(Data::File(file, obj.size))
+        Ok(Data::File(file, meta.size))
     }
 
     fn cached_archive(&self, id: &ObjectId) -> Option<Data> {

@@ -369,12 +369,19 @@ impl RostreeFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
             return Err(Errno::EROFS);
         }
-        let id = match self.kind_of(ino)? {
+        let (kind, parent, name) = {
+            let nodes = self.nodes.lock();
+            let node = nodes.get(ino).ok_or(Errno::ESTALE)?;
+            (node.kind.clone(), node.parent, node.name.clone())
+        };
+        let id = match kind {
             Kind::File(id) => id,
             k if k.is_dir() => return Err(Errno::EISDIR),
             _ => return Err(Errno::ELOOP),
         };
-        let data = self.content.open(self.repo(), &id).map_err(fail)?;
+        let meta = self.objects.file_meta(&id).map_err(fail)?;
+        let data = self.content.open(self.repo(), &id, &meta).map_err(fail)?;
+        self.read_ahead_after(parent, &name);
         let backing = match &data {
             Data::File(file, size)
                 if *size >= PASSTHROUGH_MIN && self.passthrough.load(Ordering::Relaxed) =>
@@ -386,6 +393,23 @@ impl RostreeFs {
         let passthrough = backing.as_ref().map(|_| ino);
         let fh = self.add_handle(Handle::File { data, passthrough });
         Ok(Opened { fh, backing })
+    }
+
+    /// Tells the prefetcher that file `name` of directory `parent` is being opened, so that
+    /// a walk opening one file after another finds the next ones' bytes read ahead.
+    fn read_ahead_after(&self, parent: u64, name: &str) {
+        let Some(prefetch) = &self.prefetch else {
+            return;
+        };
+        let listing = match self.kind_of(parent) {
+            Ok(k @ (Kind::Tree { .. } | Kind::Commit(_))) => self.listing_of(&k),
+            _ => return,
+        };
+        if let Ok(listing) = listing
+            && let Some(index) = listing.index_of(name)
+        {
+            prefetch.opened(parent, &listing, index);
+        }
     }
 
     /// The inode's backing file, registered on its first open.

@@ -39,17 +39,15 @@ impl Listing {
 
     /// The entry called `name`.
     pub(crate) fn find(&self, name: &str) -> Option<&Kind> {
+        self.index_of(name).map(|i| &self.entries[i].1)
+    }
+
+    /// The position of the entry called `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         if self.sorted {
-            let i = self
-                .entries
-                .binary_search_by(|(n, _)| (**n).cmp(name))
-                .ok()?;
-            Some(&self.entries[i].1)
+            self.entries.binary_search_by(|(n, _)| (**n).cmp(name)).ok()
         } else {
-            self.entries
-                .iter()
-                .find(|(n, _)| **n == *name)
-                .map(|(_, k)| k)
+            self.entries.iter().position(|(n, _)| **n == *name)
         }
     }
 
@@ -180,12 +178,11 @@ impl Objects {
         if let Some(m) = self.files.lock().get(id) {
             return Ok(m);
         }
-        let obj = self.repo.open_content(id)?;
-        let weight = 112 + obj.header.symlink_target.len() + xattrs_weight(&obj.header.xattrs);
-        let meta = Arc::new(FileMeta {
-            header: obj.header,
-            size: obj.size,
-        });
+        // The metadata alone: a walk stats every file, and opening each would cost more
+        // system calls than the stat itself.
+        let (header, size) = self.repo.content_meta(id)?;
+        let weight = 112 + header.symlink_target.len() + xattrs_weight(&header.xattrs);
+        let meta = Arc::new(FileMeta { header, size });
         self.files.lock().insert(*id, meta.clone(), weight);
         Ok(meta)
     }

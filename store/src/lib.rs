@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod commit;
 pub mod config;
 pub mod content;
+mod content_meta;
 pub mod diff;
 mod error;
 pub mod format;

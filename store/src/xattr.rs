@@ -75,6 +75,16 @@ pub fn get_fd(fd: impl AsFd, name: &str) -> Result<Option<Vec<u8>>, Errno> {
     }
 }
 
+/// One xattr of a path (not following a final symlink), `None` when unset. Saves opening
+/// the file when one value is all that is wanted.
+pub fn get_path(path: &std::path::Path, name: &str) -> Result<Option<Vec<u8>>, Errno> {
+    match sized_call(|b| rustix::fs::lgetxattr(path, name, b)) {
+        Ok(v) => Ok(Some(v)),
+        Err(Errno::NODATA) | Err(Errno::NOTSUP) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Sets every xattr on an open file.
 pub fn set_fd(fd: impl AsFd, xattrs: &Xattrs) -> Result<(), Errno> {
     let fd = fd.as_fd();
