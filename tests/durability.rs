@@ -89,7 +89,9 @@ fn commit_killed_at_many_points_leaves_old_or_new_state() {
             outcomes.0 > 0,
             "no round was killed before completing: {outcomes:?}"
         );
-        // The next commit completes and removes what the killed ones left in tmp/.
+        // The next commit completes and removes what the killed ones left in tmp/, including
+        // a lock file whose transaction died before making its directory.
+        write(&repo.join("tmp/staging-dead-rostree-1-lock"), b"");
         write(&tree.join("final"), b"final");
         rostree(
             &repo,

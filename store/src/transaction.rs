@@ -30,9 +30,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Gives an anonymous (`O_TMPFILE`) file the name `name` in `dir`. Through `/proc`, which
-/// unlike `AT_EMPTY_PATH` needs no capability. An existing object of that name (another
-/// writer was faster) is the same object: fine.
+/// Gives an anonymous (`O_TMPFILE`) file the name `name` in `dir`: `AT_EMPTY_PATH` (allowed
+/// for the file's opener since Linux 6.10, and for root), else through `/proc`, which needs
+/// no capability. An existing object of that name (another writer was faster) is the same
+/// object: fine.
 fn link_anonymous(fd: &OwnedFd, dir: &OwnedFd, name: &str) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     match rustix::fs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
@@ -153,15 +154,7 @@ impl Repo {
         remove_abandoned_stages(&tmp, &tmp_path)?;
         let stage_name = fsutil::unique_tmp_name(&format!("{prefix}rostree-"));
         let lock_path = tmp_path.join(format!("{stage_name}-lock"));
-        let stage_lock = rustix::fs::openat(
-            &tmp,
-            format!("{stage_name}-lock").as_str(),
-            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .at(&lock_path)?;
-        rustix::fs::fcntl_lock(&stage_lock, FlockOperation::NonBlockingLockExclusive)
-            .at(&lock_path)?;
+        let stage_lock = create_locked(&tmp, &format!("{stage_name}-lock"), &lock_path)?;
         rustix::fs::mkdirat(&tmp, stage_name.as_str(), Mode::from_raw_mode(0o775))
             .at(tmp_path.join(&stage_name))?;
         let stage = fsutil::open_dir_at(&tmp, &stage_name, &tmp_path.join(&stage_name))?;
@@ -202,9 +195,52 @@ fn existing_object_dirs(repo: &Repo) -> Result<[bool; 256]> {
     Ok(present)
 }
 
-/// Removes staging directories (ours or ostree's) whose lock no process holds any more.
+/// Creates the lock file `name` in `tmp` already locked: written anonymously, locked, then
+/// linked into place, so nobody ever sees it unlocked while its owner lives and a kill before
+/// the link leaves nothing. (Where `O_TMPFILE` is unsupported: created, then locked.)
+fn create_locked(tmp: &OwnedFd, name: &str, shown: &std::path::Path) -> Result<OwnedFd> {
+    let flags = OFlags::RDWR | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o600);
+    let lock = |fd: &OwnedFd| {
+        rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingLockExclusive).at(shown)
+    };
+    match rustix::fs::openat(tmp, ".", flags | OFlags::TMPFILE, mode) {
+        Ok(fd) => {
+            lock(&fd)?;
+            link_anonymous(&fd, tmp, name).at(shown)?;
+            Ok(fd)
+        }
+        Err(Errno::OPNOTSUPP) | Err(Errno::ISDIR) | Err(Errno::INVAL) => {
+            let fd = rustix::fs::openat(tmp, name, flags | OFlags::CREATE, mode).at(shown)?;
+            lock(&fd)?;
+            Ok(fd)
+        }
+        Err(e) => Err(e).at(shown),
+    }
+}
+
+/// Removes staging directories (ours or ostree's) whose lock no process holds any more, and
+/// lock files left without their directory by a transaction killed as it began.
 fn remove_abandoned_stages(tmp: &OwnedFd, tmp_path: &std::path::Path) -> Result<()> {
-    for (name, ft) in fsutil::list_dir(tmp, tmp_path)? {
+    let entries = fsutil::list_dir(tmp, tmp_path)?;
+    for (name, ft) in &entries {
+        let Some(stage) = name.strip_suffix("-lock") else {
+            continue;
+        };
+        let orphan = name.starts_with("staging-")
+            && !ft.is_dir()
+            && !entries.iter().any(|(n, t)| n == stage && t.is_dir());
+        if !orphan {
+            continue;
+        }
+        let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        if let Ok(fd) = rustix::fs::openat(tmp, name.as_str(), flags, Mode::empty())
+            && rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+        {
+            let _ = rustix::fs::unlinkat(tmp, name.as_str(), AtFlags::empty());
+        }
+    }
+    for (name, ft) in entries {
         if !ft.is_dir() || !name.starts_with("staging-") {
             continue;
         }
