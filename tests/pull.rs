@@ -165,7 +165,7 @@ fn corrupt_or_unsigned_objects_are_refused_and_refs_stay() {
     rostree(&repo, &["refs", "--create=origin:main", &first]).ok();
 
     // Damage one content object and one dirtree of the served repo in turn.
-    let objects: Vec<PathBuf> = walk(&served.join("repo/objects"));
+    let objects: Vec<PathBuf> = files_below(&served.join("repo/objects"));
     let changed_file = objects
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "filez") && !local_has(&repo, p))
@@ -206,20 +206,6 @@ fn local_has(repo: &Path, served_object: &Path) -> bool {
         .join(dir)
         .join(served_object.file_name().unwrap())
         .exists()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

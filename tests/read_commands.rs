@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Run, assert_no_mismatch_in_any_mode, chmod, ostree, rich_tree, rostree, set_xattr, sh, tempdir,
-    write,
+    Run, assert_no_mismatch_in_any_mode, chmod, files_below, ostree, rich_tree, rostree, set_xattr,
+    sh, tempdir, write,
 };
 use std::path::{Path, PathBuf};
 
@@ -390,7 +390,7 @@ fn show_print_sizes_matches_ostree() {
     let mut failures = Vec::new();
     failures.extend(compare(&repo, &["show", "--print-sizes", "sized"]));
     let mut removed = 0;
-    for entry in walkdir(&repo.join("objects")) {
+    for entry in files_below(&repo.join("objects")) {
         if entry.extension().is_some_and(|e| e == "filez") && removed < 7 {
             std::fs::remove_file(&entry).unwrap();
             removed += 1;
@@ -400,19 +400,4 @@ fn show_print_sizes_matches_ostree() {
     same_error(&repo, &["show", "--print-sizes", "plain"], &mut failures);
     same_error(&repo, &["show", "--print-sizes", "nosuch"], &mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// Every file below `dir`, recursively.
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walkdir(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }

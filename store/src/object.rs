@@ -70,16 +70,7 @@ impl ObjectType {
 
     /// The type with ostree's number `n`, if any.
     pub fn from_ostree_number(n: u32) -> Option<Self> {
-        [
-            ObjectType::File,
-            ObjectType::DirTree,
-            ObjectType::DirMeta,
-            ObjectType::Commit,
-            ObjectType::TombstoneCommit,
-            ObjectType::CommitMeta,
-        ]
-        .into_iter()
-        .find(|t| t.ostree_number() == n)
+        Self::ALL.into_iter().find(|t| t.ostree_number() == n)
     }
 
     /// Whether objects of this type are GVariant metadata (not file content).
