@@ -205,7 +205,7 @@ pub fn pull(
     stats: &PullStats,
 ) -> Result<Vec<PulledRef>> {
     let remote = repo.remote(remote_name)?;
-    let fetcher = Fetcher::new(&remote.url, options.connections)?;
+    let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
     check_remote_config(&fetcher)?;
     let summary = match fetcher.get("summary", objects::MAX_METADATA_SIZE)? {
         Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
