@@ -635,6 +635,11 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
+    /// How many written objects wait for publication.
+    pub fn pending_len(&self) -> usize {
+        self.pending.lock().len()
+    }
+
     /// Makes the anonymous objects written so far durable and visible now, so that an
     /// interrupted pull keeps them; refs still wait for [`Transaction::commit`].
     pub fn publish_written(&self) -> Result<()> {
