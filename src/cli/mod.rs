@@ -21,6 +21,7 @@ mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod summary;
 pub mod util;
 
 use clap::{Parser, Subcommand};
@@ -85,6 +86,8 @@ pub enum Command {
     RevParse(rev_parse::Args),
     /// Output a metadata object.
     Show(show::Args),
+    /// Manage the summary metadata.
+    Summary(summary::Args),
     /// Unmount a filesystem mounted by `rostree mount`.
     Umount(mount::UmountArgs),
 }
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reset(a) => reset::run(repo, a),
         Command::RevParse(a) => rev_parse::run(repo, a),
         Command::Show(a) => show::run(repo, a),
+        Command::Summary(a) => summary::run(repo, a),
     }
 }
 
