@@ -16,6 +16,7 @@ mod ls;
 mod mount;
 mod prune;
 mod pull;
+mod pull_local;
 mod refs;
 mod remote;
 mod reset;
@@ -75,6 +76,9 @@ pub enum Command {
     Prune(prune::Args),
     /// Download data from a remote repository.
     Pull(pull::Args),
+    /// Copy data from another local repository.
+    #[command(name = "pull-local")]
+    PullLocal(pull_local::Args),
     /// List, create, delete or alias refs.
     Refs(refs::Args),
     /// Remote commands that may involve internet access.
@@ -111,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mount(a) => mount::run(repo, a),
         Command::Prune(a) => prune::run(repo, a),
         Command::Pull(a) => pull::run(repo, a),
+        Command::PullLocal(a) => pull_local::run(repo, a),
         Command::Umount(a) => mount::umount(a),
         Command::Refs(a) => refs::run(repo, a),
         Command::Remote(a) => remote::run(repo, a),

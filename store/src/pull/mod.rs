@@ -9,12 +9,14 @@
 //! Refs move last, in the transaction's commit, after every object is durable.
 
 mod fetch;
+mod local;
 pub mod objects;
 mod parallel;
 mod remote;
 mod summary;
 
 pub use fetch::Fetcher;
+pub use local::{LocalPullOptions, LocalPullReport, pull_local};
 pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
 pub use summary::{SummaryRef, parse_summary};
 
