@@ -74,7 +74,12 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, not SIGKILL: the master then stops its workers, which a killed master
+        // would leave running (holding the port, the logs and the caller's stdout).
+        let pid = rustix::process::Pid::from_child(&self.child);
+        if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_err() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
