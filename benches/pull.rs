@@ -20,7 +20,7 @@ fn is_root() -> bool {
 }
 
 /// A deterministic tree: `files` files in nested folders, ~6 KB average, half text-like,
-/// half noise; `generation` changes every hundredth file.
+/// half noise; `generation` changes one file in a hundred.
 fn generate_tree(root: &Path, files: usize, generation: u32) {
     let mut state: u64 = 0x9e3779b97f4a7c15;
     let mut next = move || {
@@ -39,7 +39,8 @@ fn generate_tree(root: &Path, files: usize, generation: u32) {
         } else {
             (0..size).map(|_| next() as u8).collect()
         };
-        if i % 100 == 7 {
+        // Every hundredth file, as many text-like (even) as noise (odd) ones.
+        if i % 200 == 7 || i % 200 == 108 {
             data.extend_from_slice(format!("generation {generation}\n").as_bytes());
         }
         std::fs::write(dir.join(format!("f{i}")), data).unwrap();
