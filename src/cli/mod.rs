@@ -16,11 +16,13 @@ mod ls;
 mod mount;
 mod prune;
 mod pull;
+mod pull_local;
 mod refs;
 mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod summary;
 pub mod util;
 
 use clap::{Parser, Subcommand};
@@ -74,6 +76,9 @@ pub enum Command {
     Prune(prune::Args),
     /// Download data from a remote repository.
     Pull(pull::Args),
+    /// Copy data from another local repository.
+    #[command(name = "pull-local")]
+    PullLocal(pull_local::Args),
     /// List, create, delete or alias refs.
     Refs(refs::Args),
     /// Remote commands that may involve internet access.
@@ -85,6 +90,8 @@ pub enum Command {
     RevParse(rev_parse::Args),
     /// Output a metadata object.
     Show(show::Args),
+    /// Manage the summary metadata.
+    Summary(summary::Args),
     /// Unmount a filesystem mounted by `rostree mount`.
     Umount(mount::UmountArgs),
 }
@@ -108,12 +115,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mount(a) => mount::run(repo, a),
         Command::Prune(a) => prune::run(repo, a),
         Command::Pull(a) => pull::run(repo, a),
+        Command::PullLocal(a) => pull_local::run(repo, a),
         Command::Umount(a) => mount::umount(a),
         Command::Refs(a) => refs::run(repo, a),
         Command::Remote(a) => remote::run(repo, a),
         Command::Reset(a) => reset::run(repo, a),
         Command::RevParse(a) => rev_parse::run(repo, a),
         Command::Show(a) => show::run(repo, a),
+        Command::Summary(a) => summary::run(repo, a),
     }
 }
 

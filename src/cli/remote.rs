@@ -170,7 +170,7 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         }
         RemoteCommand::Refs { name } => {
             let remote = repo.remote(&name)?;
-            let fetcher = Fetcher::new(&remote.url, 1)?;
+            let fetcher = Fetcher::new(&remote.url, 1, remote.timeout)?;
             let bytes = fetcher
                 .get("summary", rostree_store::pull::objects::MAX_METADATA_SIZE)?
                 .ok_or_else(|| {

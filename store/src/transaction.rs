@@ -671,6 +671,47 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
+    /// Stores an object of `src` by hardlinking its file, for local pulls between
+    /// repositories of the same mode: the file is staged by name and renamed into place on
+    /// commit. Returns false, claiming nothing, where a link is impossible (another mode,
+    /// another filesystem, too many links): the caller then copies the object.
+    pub fn link_object_from(&self, src: &Repo, id: &ObjectId, ty: ObjectType) -> Result<bool> {
+        if src.mode() != self.repo.mode() {
+            return Ok(false);
+        }
+        if !self.claim(id, ty)? {
+            return Ok(true);
+        }
+        self.ensure_stage_dir(id)?;
+        let rel = self.repo.object_relpath(id, ty);
+        match rustix::fs::linkat(
+            &src.objects,
+            rel.as_str(),
+            &self.stage,
+            rel.as_str(),
+            AtFlags::empty(),
+        ) {
+            Ok(()) => {
+                let mut counter = &self.stats.metadata_written;
+                if ty == ObjectType::File {
+                    counter = &self.stats.content_written;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(Errno::XDEV) | Err(Errno::PERM) | Err(Errno::MLINK) | Err(Errno::ACCESS) => {
+                self.claimed.lock().remove(&(*id, ty));
+                Ok(false)
+            }
+            Err(e) => Err(e).at(src.object_path(id, ty)),
+        }
+    }
+
+    /// How many written objects wait for publication.
+    pub fn pending_len(&self) -> usize {
+        self.pending.lock().len()
+    }
+
     /// Makes the anonymous objects written so far durable and visible now, so that an
     /// interrupted pull keeps them; refs still wait for [`Transaction::commit`].
     pub fn publish_written(&self) -> Result<()> {
@@ -689,8 +730,9 @@ impl<'r> Transaction<'r> {
             .push((remote.map(str::to_string), name.to_string(), target));
     }
 
-    /// Publishes the staged objects, then the queued refs.
-    pub fn commit(mut self) -> Result<()> {
+    /// Publishes every object written so far, anonymous or staged by name, and makes the
+    /// names durable; refs still wait for [`Transaction::commit`].
+    pub fn publish_all(&self) -> Result<()> {
         let batch = std::mem::take(&mut *self.pending.lock());
         self.sync()?;
         self.link_pending(batch)?;
@@ -720,6 +762,12 @@ impl<'r> Transaction<'r> {
             })?;
             rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
         }
+        Ok(())
+    }
+
+    /// Publishes the staged objects, then the queued refs.
+    pub fn commit(mut self) -> Result<()> {
+        self.publish_all()?;
         let refs = std::mem::take(&mut *self.refs.lock());
         for (remote, name, target) in refs {
             self.repo

@@ -78,10 +78,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGTERM: the master stops its workers and exits (SIGKILL would orphan them).
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
-        if let Some(pid) = pid {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        // SIGTERM, not SIGKILL: the master then stops its workers, which a killed master
+        // would leave running (holding the port, the logs and the caller's stdout).
+        let pid = rustix::process::Pid::from_child(&self.child);
+        if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_err() {
+            let _ = self.child.kill();
         }
         let _ = self.child.wait();
     }

@@ -3,17 +3,19 @@
 //!
 //! Every response is untrusted: bodies are capped at a size the caller gives (a body larger
 //! than the object can be fails), redirects are followed a few times, and a stalled server
-//! hits a timeout. A 404 is `Ok(None)`: the caller decides whether absence is an error.
+//! hits a timeout: no byte for the remote's `timeout-secs` (default 60) while connecting,
+//! waiting for an answer or reading a body. A 404 is `Ok(None)`: the caller decides whether
+//! absence is an error.
 
 use crate::{Error, Result};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long one request may take before the server counts as stalled.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long to wait for a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may stay silent before it counts as stalled, unless the remote sets
+/// `timeout-secs`. There is no limit on a whole request: a big object on a slow link may
+/// take long, as long as bytes keep coming.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a remote's files come from.
 #[derive(Clone)]
@@ -38,8 +40,9 @@ fn fetch_error(url: &str, why: impl std::fmt::Display) -> Error {
 }
 
 impl Fetcher {
-    /// A fetcher for a remote URL (`http://`, `https://` or `file://`).
-    pub fn new(url: &str, connections: usize) -> Result<Fetcher> {
+    /// A fetcher for a remote URL (`http://`, `https://` or `file://`); `timeout` is how long
+    /// the server may stay silent.
+    pub fn new(url: &str, connections: usize, timeout: Duration) -> Result<Fetcher> {
         if let Some(path) = url.strip_prefix("file://") {
             return Ok(Fetcher::File(PathBuf::from(path)));
         }
@@ -49,8 +52,9 @@ impl Fetcher {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(5)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_connect(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_per_read(Some(timeout))
             .max_idle_connections_per_host(connections.max(1))
             .user_agent(concat!("rostree/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -9,12 +9,14 @@
 //! Refs move last, in the transaction's commit, after every object is durable.
 
 mod fetch;
+mod local;
 pub mod objects;
 mod parallel;
 mod remote;
 mod summary;
 
 pub use fetch::Fetcher;
+pub use local::{LocalPullOptions, LocalPullReport, pull_local};
 pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
 pub use summary::{SummaryRef, parse_summary};
 
@@ -205,7 +207,7 @@ pub fn pull(
     stats: &PullStats,
 ) -> Result<Vec<PulledRef>> {
     let remote = repo.remote(remote_name)?;
-    let fetcher = Fetcher::new(&remote.url, options.connections)?;
+    let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
     check_remote_config(&fetcher)?;
     let summary = match fetcher.get("summary", objects::MAX_METADATA_SIZE)? {
         Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
@@ -300,7 +302,15 @@ fn mark_partial(repo: &Repo, id: &ObjectId) -> Result<()> {
     crate::fsck::mark_commit_partial(repo, id, false).map_err(|f| Error::Pull(f.0))
 }
 
+/// Content objects published at once while a pull runs: a kill loses at most about this
+/// many (plus those in flight), and each batch costs one `syncfs`.
+const PUBLISH_BATCH: usize = 128;
+/// The longest a fetched object waits for publication, for slow links.
+const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Fetches a commit's tree: dirtrees and dirmetas level by level, then missing content.
+/// Each level, and every batch of content, is published as it completes (the commit is
+/// marked partial meanwhile), so an interrupted pull keeps what it fetched.
 fn fetch_tree(objects: &ObjectFetcher<'_>, commit: &Commit, connections: usize) -> Result<()> {
     let mut seen_trees = HashSet::new();
     let mut seen_files = HashSet::new();
@@ -311,6 +321,7 @@ fn fetch_tree(objects: &ObjectFetcher<'_>, commit: &Commit, connections: usize) 
             objects.ensure_dirmeta(meta)?;
             objects.ensure_dirtree(tree)
         })?;
+        objects.tx.publish_written()?;
         let mut next = Vec::new();
         for tree in trees {
             for id in tree.files.values() {
@@ -331,6 +342,17 @@ fn fetch_tree(objects: &ObjectFetcher<'_>, commit: &Commit, connections: usize) 
         .stats
         .content_needed
         .fetch_add(files.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    parallel::map(&files, connections, |id| objects.ensure_content(id))?;
+    let last_publish = parking_lot::Mutex::new(std::time::Instant::now());
+    parallel::map(&files, connections, |id| {
+        objects.ensure_content(id)?;
+        let due = objects.tx.pending_len() >= PUBLISH_BATCH
+            || last_publish.lock().elapsed() >= PUBLISH_INTERVAL;
+        // One worker publishes; the others keep fetching.
+        if due && let Some(mut last) = last_publish.try_lock() {
+            objects.tx.publish_written()?;
+            *last = std::time::Instant::now();
+        }
+        Ok(())
+    })?;
     Ok(())
 }

@@ -14,6 +14,9 @@ pub struct Remote {
     pub branches: Vec<String>,
     /// Whether commits must carry a valid GPG signature (ostree's default: yes).
     pub gpg_verify: bool,
+    /// How long the server may stay silent before a fetch fails (`timeout-secs`, a rostree
+    /// option ostree ignores).
+    pub timeout: std::time::Duration,
 }
 
 /// What `remote add` writes besides the URL.
@@ -74,11 +77,23 @@ impl Repo {
             .get_bool(&g, "gpg-verify")
             .map_err(Error::Config)?
             .unwrap_or(true);
+        let timeout = match config.get(&g, "timeout-secs") {
+            None => super::fetch::DEFAULT_TIMEOUT,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(secs) if secs > 0 => std::time::Duration::from_secs(secs),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "remote \"{name}\": timeout-secs must be a positive number of seconds, not \"{v}\""
+                    )));
+                }
+            },
+        };
         Ok(Remote {
             name: name.to_string(),
             url: url.to_string(),
             branches,
             gpg_verify,
+            timeout,
         })
     }
 

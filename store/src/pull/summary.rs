@@ -43,3 +43,92 @@ pub fn parse_summary(data: &[u8]) -> Result<Vec<SummaryRef>, String> {
     }
     Ok(out)
 }
+
+/// A summary's own metadata keys, as ostree writes them.
+const LAST_MODIFIED: &str = "ostree.summary.last-modified";
+const MODE: &str = "ostree.summary.mode";
+const TOMBSTONE_COMMITS: &str = "ostree.summary.tombstone-commits";
+const INDEXED_DELTAS: &str = "ostree.summary.indexed-deltas";
+
+/// Builds an `a{sv}` from pairs in the order a GLib hash table (ostree's `GVariantDict`)
+/// iterates them, so the bytes match ostree's.
+fn dict_in_hash_order(pairs: Vec<(&str, Value)>) -> Value {
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    let mut ordered = Vec::with_capacity(pairs.len());
+    for key in crate::ghash::ghash_order(&keys) {
+        if let Some((k, v)) = pairs.iter().find(|(k, _)| *k == key) {
+            ordered.push((k.to_string(), v.clone()));
+        }
+    }
+    crate::format::metadata_value(&ordered)
+}
+
+impl crate::Repo {
+    /// The bytes of a summary for this repository's local refs (`summary -u`): each ref
+    /// with its commit's size, checksum, version and timestamp, sorted by name; then the
+    /// repository mode, `last_modified` (seconds since the epoch), whether tombstone
+    /// commits are on, and `indexed-deltas` (no static deltas are written).
+    pub fn build_summary(&self, last_modified: u64) -> crate::Result<Vec<u8>> {
+        let mut refs: Vec<(String, ObjectId)> = Vec::new();
+        for (name, _) in self.list_refs(None)? {
+            if let Some(id) = self.read_ref(None, &name)? {
+                refs.push((name, id));
+            }
+        }
+        refs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut entries = Vec::with_capacity(refs.len());
+        for (name, id) in refs {
+            let bytes = self.read_meta_bytes(&id, crate::ObjectType::Commit)?;
+            let commit = crate::format::Commit::parse(&bytes)
+                .map_err(|why| crate::Error::corrupt(id, crate::ObjectType::Commit, why))?;
+            let mut meta = Vec::new();
+            if let Some(v) = commit.version() {
+                meta.push(("ostree.commit.version", Value::str(v)));
+            }
+            // Big-endian like every ostree integer but the commit size below.
+            let ts = Value::Uint64(commit.timestamp.to_be());
+            meta.push(("ostree.commit.timestamp", ts));
+            entries.push(Value::Tuple(vec![
+                Value::str(name),
+                Value::Tuple(vec![
+                    Value::Uint64(bytes.len() as u64),
+                    Value::Bytes(id.0.to_vec()),
+                    dict_in_hash_order(meta),
+                ]),
+            ]));
+        }
+        let tombstones = self
+            .config()
+            .get_bool("core", "tombstone-commits")
+            .map_err(crate::Error::Config)?
+            .unwrap_or(false);
+        let meta = dict_in_hash_order(vec![
+            (MODE, Value::str(self.mode().to_string())),
+            (LAST_MODIFIED, Value::Uint64(last_modified.to_be())),
+            (TOMBSTONE_COMMITS, Value::Bool(tombstones)),
+            (INDEXED_DELTAS, Value::Bool(true)),
+        ]);
+        let entry_ty = Type::parse("(s(taya{sv}))").map_err(crate::Error::Variant)?;
+        Ok(Value::Tuple(vec![Value::Array(entry_ty, entries), meta]).to_bytes())
+    }
+
+    /// Writes `summary` (replacing it atomically) and removes a stale `summary.sig`, as
+    /// `ostree summary -u` does without signing keys.
+    pub fn update_summary(&self, last_modified: u64) -> crate::Result<()> {
+        let bytes = self.build_summary(last_modified)?;
+        let sig = self.path().join("summary.sig");
+        match std::fs::remove_file(&sig) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io(&sig, e)),
+        }
+        crate::fsutil::replace_file_at(
+            &self.root,
+            "summary",
+            &bytes,
+            0o644,
+            self.fsync_enabled(),
+            &self.path().join("summary"),
+        )
+    }
+}

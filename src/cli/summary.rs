@@ -1,0 +1,157 @@
+//! `summary -u` writes the repository's `summary` file, as `ostree summary -u` does;
+//! `summary --view [--raw]` prints it as ostree does.
+
+use super::util::{format_timestamp, open_repo};
+use rostree_store::gvariant::{Type, Value};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Options of `summary`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Update the summary.
+    #[arg(short = 'u', long)]
+    update: bool,
+    /// View the local summary file.
+    #[arg(short = 'v', long)]
+    view: bool,
+    /// With --view, print the summary as a GVariant.
+    #[arg(long)]
+    raw: bool,
+}
+
+/// Runs `summary`.
+pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let repo = open_repo(repo)?;
+    if args.update {
+        // ostree stamps the summary with the current time, not SOURCE_DATE_EPOCH.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        repo.update_summary(now)?;
+    }
+    if args.view {
+        let path = repo.path().join("summary");
+        let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let ty = Type::parse("(a(s(taya{sv}))a{sv})")?;
+        let summary = Value::from_bytes(&ty, &bytes)
+            .map_err(|e| anyhow::anyhow!("{}: Invalid summary: {e}", path.display()))?;
+        if args.raw {
+            // ostree prints the summary byteswapped to big-endian, as its integers mostly
+            // are: timestamps read right, commit sizes (host order) do not.
+            let shown = if cfg!(target_endian = "little") {
+                byteswapped(summary)
+            } else {
+                summary
+            };
+            println!("{}", shown.print(true));
+        } else {
+            print!("{}", view(&summary));
+        }
+    }
+    anyhow::ensure!(
+        args.update || args.view,
+        "No option specified; use -u to update summary"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A big-endian `t` as ostree's timestamps are, in ostree's ISO 8601 form.
+fn iso_time(v: &Value) -> String {
+    let secs = u64::from_be(v.as_u64().unwrap_or(0));
+    format_timestamp(secs)
+        .replacen(' ', "T", 1)
+        .replace(" +0000", "+00")
+}
+
+/// One `a{sv}` entry as ostree's `summary --view` names it.
+fn meta_line(key: &str, value: &Value) -> String {
+    match key {
+        "ostree.commit.timestamp" => format!("Timestamp ({key}): {}", iso_time(value)),
+        "ostree.commit.version" => {
+            format!("Version ({key}): {}", value.as_str().unwrap_or_default())
+        }
+        "ostree.summary.last-modified" => format!("Last-Modified ({key}): {}", iso_time(value)),
+        "ostree.summary.mode" => format!(
+            "Repository Mode ({key}): {}",
+            value.as_str().unwrap_or_default()
+        ),
+        "ostree.summary.tombstone-commits" => format!(
+            "Has Tombstone Commits ({key}): {}",
+            if *value == Value::Bool(true) {
+                "Yes"
+            } else {
+                "No"
+            }
+        ),
+        _ => format!("{key}: {}", value.print(false)),
+    }
+}
+
+/// The entries of an `a{sv}` value, variants unwrapped.
+fn entries(dict: &Value) -> Vec<(String, Value)> {
+    rostree_store::format::metadata_from_value(dict).unwrap_or_default()
+}
+
+/// The text of `ostree summary --view`.
+fn view(summary: &Value) -> String {
+    let mut out = String::new();
+    let items = summary.items().unwrap_or_default();
+    let (Some(refs), Some(meta)) = (items.first(), items.get(1)) else {
+        return out;
+    };
+    for r in refs.as_array().unwrap_or_default() {
+        let pair = r.items().unwrap_or_default();
+        let (Some(name), Some(data)) = (pair.first(), pair.get(1)) else {
+            continue;
+        };
+        let data = data.items().unwrap_or_default();
+        let size = data.first().and_then(|v| v.as_u64()).unwrap_or(0);
+        let csum = data
+            .get(1)
+            .and_then(|v| v.as_bytes())
+            .map(hex_of)
+            .unwrap_or_default();
+        out += &format!(
+            "* {}\n    Latest Commit ({size} bytes):\n      {csum}\n",
+            name.as_str().unwrap_or_default()
+        );
+        if let Some(m) = data.get(2) {
+            for (k, v) in entries(m) {
+                out += &format!("    {}\n", meta_line(&k, &v));
+            }
+        }
+        out.push('\n');
+    }
+    for (k, v) in entries(meta) {
+        out += &format!("{}\n", meta_line(&k, &v));
+    }
+    out
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `g_variant_byteswap` on a little-endian host: every integer and double reversed.
+fn byteswapped(v: Value) -> Value {
+    match v {
+        Value::Int16(x) => Value::Int16(x.swap_bytes()),
+        Value::Uint16(x) => Value::Uint16(x.swap_bytes()),
+        Value::Int32(x) => Value::Int32(x.swap_bytes()),
+        Value::Uint32(x) => Value::Uint32(x.swap_bytes()),
+        Value::Handle(x) => Value::Handle(x.swap_bytes()),
+        Value::Int64(x) => Value::Int64(x.swap_bytes()),
+        Value::Uint64(x) => Value::Uint64(x.swap_bytes()),
+        Value::Double(x) => Value::Double(f64::from_bits(x.to_bits().swap_bytes())),
+        Value::Variant(b) => Value::Variant(Box::new(byteswapped(*b))),
+        Value::Maybe(t, b) => Value::Maybe(t, b.map(|b| Box::new(byteswapped(*b)))),
+        Value::Array(t, items) => Value::Array(t, items.into_iter().map(byteswapped).collect()),
+        Value::Tuple(items) => Value::Tuple(items.into_iter().map(byteswapped).collect()),
+        Value::DictEntry(k, v) => {
+            Value::DictEntry(Box::new(byteswapped(*k)), Box::new(byteswapped(*v)))
+        }
+        other => other,
+    }
+}
