@@ -14,9 +14,27 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Whether the locale's character set is UTF-8 (`LC_ALL`, else `LC_CTYPE`, else `LANG`), as
+/// GLib decides it after `setlocale (LC_ALL, "")`.
+pub fn locale_is_utf8() -> bool {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let locale = var("LC_ALL")
+        .or_else(|| var("LC_CTYPE"))
+        .or_else(|| var("LANG"))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    locale.contains("utf-8") || locale.contains("utf8")
+}
+
 /// A UTC timestamp as GLib's `g_date_time_format (dt, "%c")` writes it in the C locale:
-/// `Tue Jan  2 03:04:05 2024`.
+/// `Tue Jan  2 03:04:05 2024`. GLib pads the day with U+2007 FIGURE SPACE rather than a space
+/// when the locale's character set is UTF-8 (`C.UTF-8`).
 pub fn format_c_locale(secs: u64) -> String {
+    format_c_locale_padded(secs, if locale_is_utf8() { '\u{2007}' } else { ' ' })
+}
+
+/// [`format_c_locale`] with the given padding character.
+pub fn format_c_locale_padded(secs: u64, pad: char) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -24,8 +42,13 @@ pub fn format_c_locale(secs: u64) -> String {
     let days = (secs / 86400) as i64;
     let rem = secs % 86400;
     let (y, m, d) = civil_from_days(days);
+    let day = if d < 10 {
+        format!("{pad}{d}")
+    } else {
+        d.to_string()
+    };
     format!(
-        "{} {} {d:>2} {:02}:{:02}:{:02} {y}",
+        "{} {} {day} {:02}:{:02}:{:02} {y}",
         DAYS[days.rem_euclid(7) as usize],
         MONTHS[(m as usize).saturating_sub(1) % 12],
         rem / 3600,
@@ -40,8 +63,14 @@ mod tests {
 
     #[test]
     fn c_locale_dates() {
-        assert_eq!(format_c_locale(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(format_c_locale(1_704_153_600), "Tue Jan  2 00:00:00 2024");
-        assert_eq!(format_c_locale(1_700_000_000), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(format_c_locale_padded(0, ' '), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(
+            format_c_locale_padded(1_704_153_600, '\u{2007}'),
+            "Tue Jan \u{2007}2 00:00:00 2024"
+        );
+        assert_eq!(
+            format_c_locale_padded(1_700_000_000, ' '),
+            "Tue Nov 14 22:13:20 2023"
+        );
     }
 }
