@@ -106,16 +106,11 @@ pub fn upgrade(sysroot_path: &Path, a: UpgradeArgs) -> anyhow::Result<()> {
 /// delete the old ref.
 pub fn switch(sysroot_path: &Path, a: SwitchArgs) -> anyhow::Result<()> {
     refuse_unsupported(a.reboot, false)?;
-    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
-    let mut up = Upgrader::new(&sysroot, a.osname.as_deref(), true)?;
-    let old_remote = up.origin_remote.clone();
-    let old_ref = up.origin_ref.clone();
-    let old_refspec = up.origin_refspec();
-    let (mut new_remote, new_ref) = match a.refspec.strip_suffix(':') {
-        Some(remote) => (Some(remote.to_string()), old_ref.clone()),
+    let (mut new_remote, given_ref) = match a.refspec.strip_suffix(':') {
+        Some(remote) => (Some(remote.to_string()), None),
         None => {
             let (r, n) = parse_refspec(&a.refspec)?;
-            (r.map(str::to_string), n.to_string())
+            (r.map(str::to_string), Some(n.to_string()))
         }
     };
     if let Some(r) = &a.remote {
@@ -129,6 +124,13 @@ pub fn switch(sysroot_path: &Path, a: SwitchArgs) -> anyhow::Result<()> {
             _ => new_remote = Some(r.clone()),
         }
     }
+    let mut sysroot = Sysroot::load(sysroot_path, Locking::Locked)?;
+    let mut up = Upgrader::new(&sysroot, a.osname.as_deref(), true)?;
+    let old_remote = up.origin_remote.clone();
+    let old_ref = up.origin_ref.clone();
+    let old_refspec = up.origin_refspec();
+    // `REMOTE:` alone keeps the ref.
+    let new_ref = given_ref.unwrap_or_else(|| old_ref.clone());
     let new_refspec = match new_remote.or(old_remote.clone()) {
         Some(r) => format!("{r}:{new_ref}"),
         None => new_ref,

@@ -2,6 +2,7 @@
 //! and build test trees.
 #![allow(dead_code)]
 
+pub mod gpg;
 pub mod nginx;
 
 use std::path::{Path, PathBuf};
