@@ -33,20 +33,25 @@ impl Server {
 
     /// Commits `tree` on `branch` (ostree, fixed time `2024-01-<day>`); returns the checksum.
     fn publish(&self, tree: &Path, branch: &str, version: &str, day: u32) -> String {
+        self.publish_with(tree, branch, version, day, &[])
+    }
+
+    /// [`Server::publish`] with more `commit` options.
+    fn publish_with(
+        &self,
+        tree: &Path,
+        branch: &str,
+        version: &str,
+        day: u32,
+        extra: &[&str],
+    ) -> String {
         let r = format!("--repo={}", self.repo.display());
         let v = format!("--add-metadata-string=version={version}");
         let ts = format!("--timestamp=2024-01-{day:02} 00:00:00");
-        let args = [
-            r.as_str(),
-            "commit",
-            "-b",
-            branch,
-            "-s",
-            "release",
-            &v,
-            &ts,
-            tree.to_str().unwrap(),
-        ];
+        let args = [r.as_str(), "commit", "-b", branch, "-s", "release", &v, &ts];
+        let mut args = args.to_vec();
+        args.extend_from_slice(extra);
+        args.push(tree.to_str().unwrap());
         sh(&oracle(), &args).ok().trim().to_string()
     }
 
@@ -280,6 +285,17 @@ fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
     );
     assert_eq!(ours.ok(), theirs.ok());
     p.assert_same("after switching back");
+
+    // An end-of-life branch sends its followers to its successor.
+    let next = server.publish(&os_tree(base, "next2"), "testos/next", "5.0", 5);
+    let eol = ["--add-metadata-string=ostree.endoflife-rebase=testos/next"];
+    server.publish_with(&os_tree(base, "eol"), "testos/stable", "4.0", 4, &eol);
+    p.step(r, &["upgrade", "--os=testos"]);
+    assert!(oracle_status(&p.ours).starts_with(&format!("  testos {next}.0\n")));
+    assert_eq!(
+        default_origin(&p.ours),
+        "[origin]\nrefspec=origin:testos/next\n"
+    );
     let err = admin(
         r,
         &[
