@@ -198,3 +198,34 @@ pub fn remove_transient_state(origin: &mut KeyFile) {
     origin.remove(ORIGIN_GROUP, "override-commit");
     origin.remove(ORIGIN_GROUP, "unlocked");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downgrades_are_judged_by_timestamp_as_ostree_does() {
+        let a = ObjectId::from_hex(&"a".repeat(64)).unwrap();
+        let b = ObjectId::from_hex(&"b".repeat(64)).unwrap();
+        assert!(check_timestamps(&a, 10, &b, 11).is_ok());
+        // Equal timestamps pass (ostree compares `>` then `==`).
+        assert!(check_timestamps(&a, 10, &b, 10).is_ok());
+        assert!(check_timestamps(&a, 10, &a, 9).is_ok());
+        let err = check_timestamps(&a, 10, &b, 9).unwrap_err().to_string();
+        assert!(
+            err.contains(&b.to_hex()) && err.contains("--allow-downgrade"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn transient_state_is_dropped() {
+        let mut origin = KeyFile::parse(
+            "[origin]\nrefspec=r:x\noverride-commit=abc\nunlocked=development\n\n\
+             [libostree-transient]\npinned=true\n",
+        )
+        .unwrap();
+        remove_transient_state(&mut origin);
+        assert_eq!(origin.to_text(), "[origin]\nrefspec=r:x\n");
+    }
+}
