@@ -1,16 +1,16 @@
 //! `admin`: sysroot and deployment management, as `ostree admin` 2022.7 (`init-fs`, `os-init`,
 //! `deploy`, `status`, `undeploy`, `cleanup`, `pin`, `set-origin`, `kargs edit-in-place`,
-//! `config-diff`). The work is in `crate::sysroot`.
+//! `config-diff`; `upgrade` and `switch` in `admin_upgrade`). The work is in `crate::sysroot`.
 
 use crate::cli::util::with_stdout;
 use crate::sysroot::bootloader::write_deployments;
 use crate::sysroot::cleanup::cleanup;
-use crate::sysroot::deploy::{DeployRequest, deploy_tree};
+use crate::sysroot::deploy::{DeployRequest, deploy_and_write};
 use crate::sysroot::deployment::ORIGIN_GROUP;
 use crate::sysroot::edit;
 use crate::sysroot::kargs::KernelArgs;
 use crate::sysroot::layout;
-use crate::sysroot::retention::{Retention, new_deployment_list, rollback_list};
+use crate::sysroot::retention::{Retention, rollback_list};
 use crate::sysroot::status;
 use crate::sysroot::{Locking, Sysroot};
 use anyhow::{Context, anyhow, bail};
@@ -101,6 +101,10 @@ enum Command {
         #[arg(long = "os", value_name = "OSNAME")]
         osname: Option<String>,
     },
+    /// Construct new tree from current origin and deploy it, if it changed.
+    Upgrade(Box<super::admin_upgrade::UpgradeArgs>),
+    /// Construct new tree from REFSPEC and deploy it.
+    Switch(Box<super::admin_upgrade::SwitchArgs>),
     /// Diff current /etc configuration versus default.
     #[command(name = "config-diff")]
     ConfigDiff {
@@ -218,6 +222,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::ConfigDiff { osname } => config_diff(&sysroot, osname.as_deref())?,
         Command::Rollback { osname } => rollback(&sysroot, osname.as_deref())?,
+        Command::Upgrade(a) => super::admin_upgrade::upgrade(&sysroot, *a)?,
+        Command::Switch(a) => super::admin_upgrade::switch(&sysroot, *a)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -322,16 +328,13 @@ fn deploy(sysroot_path: &Path, a: DeployArgs) -> anyhow::Result<()> {
         kargs,
         merge: merge.as_ref(),
     };
-    let new = deploy_tree(&sysroot, &req)?;
     let retention = Retention {
         all: a.retain,
         pending: a.retain_pending,
         rollback: a.retain_rollback,
         not_as_default: a.not_as_default,
     };
-    let list = new_deployment_list(&sysroot, &osname, new, merge.as_ref(), retention);
-    write_deployments(&mut sysroot, list, false)?;
-    cleanup(&sysroot, !a.no_prune)
+    deploy_and_write(&mut sysroot, &req, retention, !a.no_prune)
 }
 
 fn undeploy(sysroot_path: &Path, index: &str) -> anyhow::Result<()> {

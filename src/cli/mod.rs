@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch: one file per command, mirroring `ostree`.
 
 mod admin;
+mod admin_upgrade;
 mod cat;
 mod checkout;
 mod checksum;

@@ -5,10 +5,13 @@
 
 use super::Sysroot;
 use super::bootconfig::BootConfig;
+use super::bootloader::write_deployments;
+use super::cleanup::cleanup;
 use super::deployment::{Deployment, parse_deploy_dir_name};
 use super::etc_merge::{merge_etc, remove_all};
 use super::kargs::KernelArgs;
 use super::kernel::find_kernel;
+use super::retention::{Retention, new_deployment_list};
 use anyhow::{Context, bail};
 use rostree_store::ObjectId;
 use rostree_store::checkout::{CheckoutOptions, checkout};
@@ -29,6 +32,22 @@ pub struct DeployRequest<'a> {
     pub kargs: Option<KernelArgs>,
     /// Where configuration (`/etc`, kernel arguments) is merged from.
     pub merge: Option<&'a Deployment>,
+}
+
+/// Deploys `req` and makes it the boot list's default (or where `retention` puts it), keeping
+/// what `retention` keeps (`ostree_sysroot_deploy_tree` then
+/// `ostree_sysroot_simple_write_deployment`); then cleans up, pruning the repository if
+/// `prune`.
+pub fn deploy_and_write(
+    sysroot: &mut Sysroot,
+    req: &DeployRequest,
+    retention: Retention,
+    prune: bool,
+) -> anyhow::Result<()> {
+    let new = deploy_tree(sysroot, req)?;
+    let list = new_deployment_list(sysroot, req.osname, new, req.merge, retention);
+    write_deployments(sysroot, list, false)?;
+    cleanup(sysroot, prune)
 }
 
 /// Checks out and prepares a new deployment; returns it (not yet in the boot list).

@@ -12,7 +12,7 @@
 //! Layout: `layout` (init-fs, os-init, the sysroot lock), `deployment`, `bootconfig` (BLS
 //! entries), `kargs`, `kernel` (finding the kernel and its bootcsum), `deploy` (checking out a
 //! new deployment), `edit` (pin, origin, kernel arguments in place), `etc_merge` (the 3-way `/etc` merge), `bootloader` (writing a new list of
-//! deployments: entries, bootlinks, the atomic swap), `cleanup`, `status`.
+//! deployments: entries, bootlinks, the atomic swap), `cleanup`, `status`, `upgrade` (following an origin: pull, then deploy).
 //!
 //! Objects are only ever read through rostree-store's read and checkout APIs.
 
@@ -28,6 +28,7 @@ pub mod kernel;
 pub mod layout;
 pub mod retention;
 pub mod status;
+pub mod upgrade;
 
 use anyhow::{Context, anyhow, bail};
 use bootconfig::BootConfig;

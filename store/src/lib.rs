@@ -29,6 +29,7 @@ pub mod read;
 pub mod refs;
 pub mod repo;
 pub mod tar_import;
+pub mod time;
 pub mod transaction;
 pub mod xattr;
 

@@ -2,6 +2,7 @@
 //! and build test trees.
 #![allow(dead_code)]
 
+pub mod gpg;
 pub mod hostile;
 pub mod mount;
 pub mod nginx;

@@ -5,7 +5,8 @@
 //! error line and leave what boots untouched, even under kill -9.
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
-//! `safety` failures, kills and locking; `support` the sysroot helpers.
+//! `safety` failures, kills and locking; `upgrade` upgrade and switch from an
+//! HTTP remote; `support` the sysroot helpers.
 
 mod boot;
 #[path = "../common/mod.rs"]
@@ -13,6 +14,7 @@ mod common;
 mod etc;
 mod safety;
 mod support;
+mod upgrade;
 
 use common::{oracle, sh, write};
 use support::*;

@@ -41,6 +41,9 @@ pub struct PullOptions {
     pub mirror: bool,
     /// Concurrent fetches.
     pub connections: usize,
+    /// Refuse a requested commit older (by timestamp) than this local commit, before any
+    /// of its objects is stored (ostree's `timestamp-check-from-rev`).
+    pub timestamp_check_from_rev: Option<ObjectId>,
 }
 
 impl Default for PullOptions {
@@ -51,6 +54,7 @@ impl Default for PullOptions {
             commit_metadata_only: false,
             mirror: false,
             connections: 8,
+            timestamp_check_from_rev: None,
         }
     }
 }
@@ -184,6 +188,45 @@ fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     ))
 }
 
+/// With `timestamp_check_from_rev`, refuses a commit older than that commit.
+fn check_not_older(
+    repo: &Repo,
+    options: &PullOptions,
+    id: &ObjectId,
+    commit: &Commit,
+) -> Result<()> {
+    let Some(from) = &options.timestamp_check_from_rev else {
+        return Ok(());
+    };
+    let current = repo.read_commit(from).map_err(|e| {
+        Error::Pull(format!(
+            "Reading {} for timestamp-check-from-rev: {e}",
+            from.to_hex()
+        ))
+    })?;
+    check_timestamps(from, current.timestamp, id, commit.timestamp)
+}
+
+/// ostree's downgrade check: a newer or equally old commit (or the same one) is accepted; an
+/// older one is refused with ostree's message.
+pub fn check_timestamps(
+    current: &ObjectId,
+    current_ts: u64,
+    new: &ObjectId,
+    new_ts: u64,
+) -> Result<()> {
+    if new_ts >= current_ts || current == new {
+        return Ok(());
+    }
+    Err(Error::Pull(format!(
+        "Upgrade target revision '{}' with timestamp '{}' is chronologically older than current revision '{}' with timestamp '{}'; use --allow-downgrade to permit",
+        new.to_hex(),
+        crate::time::format_c_locale(new_ts),
+        current.to_hex(),
+        crate::time::format_c_locale(current_ts)
+    )))
+}
+
 /// Refuses a commit without a good signature from a trusted key, when the remote requires
 /// GPG verification.
 fn check_signed(
@@ -238,6 +281,7 @@ pub fn pull(
             let commit = if complete {
                 let commit = repo.read_commit(&commit_id)?;
                 if commit_id == *id {
+                    check_not_older(repo, options, &commit_id, &commit)?;
                     let detached = repo.read_detached_metadata(&commit_id)?;
                     let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;
                     check_signed(repo, &remote, &commit_id, &bytes, detached.as_deref())?;
@@ -261,6 +305,11 @@ pub fn pull(
                 mark_partial(repo, &commit_id)?;
                 fetched.store(&tx)?;
                 tx.publish_written()?;
+                // As ostree, a commit refused as too old stays, marked partial: its tree is
+                // not fetched and no ref moves to it.
+                if commit_id == *id {
+                    check_not_older(repo, options, &commit_id, &fetched.commit)?;
+                }
                 fetched.commit
             };
             if !complete && !options.commit_metadata_only {
