@@ -3,6 +3,7 @@
 //! only missing objects fetched, and refusals that leave the repository untouched.
 
 mod common;
+use common::gpg::GpgKey;
 use common::nginx::Nginx;
 use common::*;
 use std::path::{Path, PathBuf};
@@ -270,63 +271,6 @@ fn remote_commands_write_and_print_what_ostree_does() {
             ostree(&theirs, step).fails(),
             "{step:?}"
         );
-    }
-}
-
-/// A throwaway GPG key in its own home; the agent is stopped on drop.
-struct GpgKey {
-    home: PathBuf,
-    id: String,
-    public: PathBuf,
-}
-
-impl GpgKey {
-    fn new(dir: &Path, name: &str) -> GpgKey {
-        let home = dir.join(format!("gnupg-{name}"));
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
-        let h = home.to_str().unwrap();
-        let uid = format!("{name} <{name}@example.com>");
-        sh(
-            "gpg",
-            &[
-                "--batch",
-                "--homedir",
-                h,
-                "--passphrase",
-                "",
-                "--pinentry-mode",
-                "loopback",
-                "--quick-gen-key",
-                &uid,
-                "ed25519",
-                "sign",
-                "never",
-            ],
-        )
-        .ok();
-        let listing = sh("gpg", &["--homedir", h, "--with-colons", "--list-keys"]).ok();
-        let id = listing
-            .lines()
-            .find(|l| l.starts_with("fpr:"))
-            .and_then(|l| l.split(':').nth(9))
-            .unwrap()
-            .to_string();
-        let public = dir.join(format!("{name}.asc"));
-        let exported = sh("gpg", &["--homedir", h, "--armor", "--export", &id]).ok();
-        std::fs::write(&public, exported).unwrap();
-        GpgKey { home, id, public }
-    }
-}
-
-impl Drop for GpgKey {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(&self.home)
-            .args(["--kill", "gpg-agent"])
-            .status();
     }
 }
 

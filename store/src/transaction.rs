@@ -88,6 +88,23 @@ struct PendingObject {
     fd: OwnedFd,
 }
 
+/// Written objects held open by every transaction of this process: the fd limit is the
+/// process's, so the budget is shared.
+static OPEN_PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl PendingObject {
+    fn new(rel: String, fd: OwnedFd) -> PendingObject {
+        OPEN_PENDING.fetch_add(1, Ordering::Relaxed);
+        PendingObject { rel, fd }
+    }
+}
+
+impl Drop for PendingObject {
+    fn drop(&mut self) {
+        OPEN_PENDING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A freshly created object file: anonymous, or named in the staging directory.
 struct StagedFile {
     fd: OwnedFd,
@@ -95,13 +112,14 @@ struct StagedFile {
     anonymous: bool,
 }
 
-/// How many written objects may wait, open, for publication: half the fd limit, leaving
-/// room for the sources being read and everything else the process holds.
+/// How many written objects may wait, open, for publication: the fd limit less room for the
+/// sources being read and everything else the process holds (1024 fds, or half the limit
+/// when it is small).
 fn pending_budget() -> usize {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(1 << 20);
-    (soft.saturating_sub(256) / 2).clamp(16, 1 << 16) as usize
+    soft.saturating_sub(1024).max(soft / 2).clamp(16, 1 << 16) as usize
 }
 
 /// An open write transaction. Dropping it without [`Transaction::commit`] discards the
@@ -423,11 +441,11 @@ impl<'r> Transaction<'r> {
         self.claimed.lock().insert((*id, ty), stored_size);
         if staged.anonymous {
             let mut pending = self.pending.lock();
-            pending.push(PendingObject {
-                rel: staged.rel,
-                fd: staged.fd,
-            });
-            if pending.len() >= self.pending_budget {
+            pending.push(PendingObject::new(staged.rel, staged.fd));
+            // Flush our own batch when the process nears its fd budget (at least a few
+            // objects at a time, so a crowd of writers doesn't sync for every object).
+            let crowded = OPEN_PENDING.load(Ordering::Relaxed) >= self.pending_budget;
+            if pending.len() >= self.pending_budget || (crowded && pending.len() >= 16) {
                 let batch = std::mem::take(&mut *pending);
                 drop(pending);
                 self.sync()?;
