@@ -7,6 +7,7 @@ use crate::{Error, IoContext, ObjectId, ObjectType, Result, xattr};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 /// The `user.ostreemeta` xattr of bare-user objects: `(uuua(ayay))`.
@@ -82,6 +83,46 @@ pub(crate) fn ostreemeta_bytes(h: &FileHeader) -> Vec<u8> {
 }
 
 impl Repo {
+    /// A path to read an object's xattrs by: the absolute one, or through the objects
+    /// directory's descriptor when the repository was opened by a relative path (the process
+    /// may have changed directory since).
+    pub(crate) fn object_xattr_path(&self, rel: &str, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            crate::fsutil::proc_path(&self.objects, rel)
+        }
+    }
+
+    /// The header of a bare or bare-user-only symlink object (stat already taken): its
+    /// target, and in bare mode its owner and xattrs.
+    pub(crate) fn bare_symlink_header(
+        &self,
+        id: &ObjectId,
+        rel: &str,
+        path: &Path,
+        st: &rustix::fs::Stat,
+    ) -> Result<FileHeader> {
+        let target = rustix::fs::readlinkat(&self.objects, rel, Vec::new()).at(path)?;
+        let symlink_target = target
+            .into_string()
+            .map_err(|_| Error::corrupt(*id, ObjectType::File, "symlink target is not UTF-8"))?;
+        let (uid, gid, xattrs) = match self.mode() {
+            RepoMode::Bare => {
+                let xpath = self.object_xattr_path(rel, path);
+                (st.st_uid, st.st_gid, xattr::read_path(&xpath).at(path)?)
+            }
+            _ => (0, 0, Xattrs::default()),
+        };
+        Ok(FileHeader {
+            uid,
+            gid,
+            mode: S_IFLNK | 0o777,
+            symlink_target,
+            xattrs,
+        })
+    }
+
     /// Opens a content object: its header and a reader of its content.
     pub fn open_content(&self, id: &ObjectId) -> Result<ContentObject> {
         let rel = self.object_relpath(id, ObjectType::File);
@@ -102,21 +143,7 @@ impl Repo {
             if self.mode() == RepoMode::BareUser || self.mode() == RepoMode::Archive {
                 return Err(corrupt("unexpected symlink object".into()));
             }
-            let target = rustix::fs::readlinkat(&self.objects, &rel, Vec::new()).at(&path)?;
-            let target = target
-                .into_string()
-                .map_err(|_| corrupt("symlink target is not UTF-8".into()))?;
-            let (uid, gid, xattrs) = match self.mode() {
-                RepoMode::Bare => (st.st_uid, st.st_gid, xattr::read_path(&path).at(&path)?),
-                _ => (0, 0, Xattrs::default()),
-            };
-            let header = FileHeader {
-                uid,
-                gid,
-                mode: S_IFLNK | 0o777,
-                symlink_target: target,
-                xattrs,
-            };
+            let header = self.bare_symlink_header(id, &rel, &path, &st)?;
             return Ok(ContentObject {
                 header,
                 size: 0,

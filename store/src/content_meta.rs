@@ -36,35 +36,12 @@ impl Repo {
             Err(rustix::io::Errno::NOENT) => return Err(missing()),
             Err(e) => return Err(e).at(&path),
         };
-        // xattrs are read by path (no descriptor to open): the absolute one, or through the
-        // objects directory's descriptor when the repository was opened by a relative path
-        // (the process may have changed directory since).
-        let xpath = if path.is_absolute() {
-            path.clone()
-        } else {
-            crate::fsutil::proc_path(&self.objects, &rel)
-        };
+        // xattrs are read by path: there is no descriptor to open.
+        let xpath = self.object_xattr_path(&rel, &path);
         let is_link = st.st_mode & S_IFMT == S_IFLNK;
         let header = match (self.mode(), is_link) {
             (RepoMode::BareUser, true) => return Err(corrupt("unexpected symlink object".into())),
-            (_, true) => {
-                let target = rustix::fs::readlinkat(&self.objects, &rel, Vec::new()).at(&path)?;
-                let target = target
-                    .into_string()
-                    .map_err(|_| corrupt("symlink target is not UTF-8".into()))?;
-                let (uid, gid, xattrs) = match self.mode() {
-                    RepoMode::Bare => (st.st_uid, st.st_gid, xattr::read_path(&xpath).at(&path)?),
-                    _ => (0, 0, Xattrs::default()),
-                };
-                let header = FileHeader {
-                    uid,
-                    gid,
-                    mode: S_IFLNK | 0o777,
-                    symlink_target: target,
-                    xattrs,
-                };
-                return Ok((header, 0));
-            }
+            (_, true) => return Ok((self.bare_symlink_header(id, &rel, &path, &st)?, 0)),
             (RepoMode::BareUser, false) => {
                 let meta = xattr::get_path(&xpath, OSTREEMETA)
                     .at(&path)?
