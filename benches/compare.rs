@@ -9,12 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::{env_num, run, tool};
 
 /// A deterministic tree: `files` files in nested folders, ~6 KB average (~120 MB at 20,000),
 /// half text-like (compressible), half noise, some symlinks and executables.
@@ -48,15 +44,6 @@ fn generate_tree(root: &Path, files: usize) {
     }
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn drop_caches() {
     let _ = Command::new("sync").status();
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
@@ -65,7 +52,11 @@ fn drop_caches() {
 /// Times `op` `runs` times after `setup` (both given the run number), returning the best.
 /// Runs write to fresh paths rather than deleting the previous run's output: ext4 makes
 /// inode allocation slow right after mass deletion, which would punish whoever runs next.
-fn best_of(runs: usize, mut setup: impl FnMut(usize), mut op: impl FnMut(usize)) -> Duration {
+fn best_of<S, O>(
+    runs: usize,
+    mut setup: impl FnMut(usize) -> S,
+    mut op: impl FnMut(usize) -> O,
+) -> Duration {
     (0..runs)
         .map(|i| {
             setup(i);
@@ -75,12 +66,6 @@ fn best_of(runs: usize, mut setup: impl FnMut(usize), mut op: impl FnMut(usize))
         })
         .min()
         .unwrap_or_default()
-}
-
-fn tool(bin: &str, repo: &Path) -> Command {
-    let mut c = Command::new(bin);
-    c.arg(format!("--repo={}", repo.display()));
-    c
 }
 
 fn main() {

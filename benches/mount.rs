@@ -30,12 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::{env_num, run};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 bench paths")
@@ -92,16 +88,6 @@ fn generate_big(root: &Path, mib: usize) {
         chunk.copy_from_slice(&n[..chunk.len()]);
     }
     std::fs::write(root.join("big.bin"), data).unwrap();
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn drop_caches() {

@@ -11,8 +11,10 @@
 mod nginx;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{run, tool};
 
 /// For the nginx helper: as root, its workers must run as root to read private dirs.
 fn is_root() -> bool {
@@ -45,22 +47,6 @@ fn generate_tree(root: &Path, files: usize, generation: u32) {
         }
         std::fs::write(dir.join(format!("f{i}")), data).unwrap();
     }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn tool(bin: &str, repo: &Path) -> Command {
-    let mut c = Command::new(bin);
-    c.arg(format!("--repo={}", repo.display()));
-    c
 }
 
 /// Body bytes nginx sent, summed over its access log (combined format, field 10).
