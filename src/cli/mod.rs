@@ -23,6 +23,7 @@ mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod signatures;
 mod summary;
 pub mod util;
 

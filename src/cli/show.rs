@@ -2,6 +2,7 @@
 
 use super::log::{DumpFlags, byteswap, dump_object};
 use super::ls::open_content;
+use super::signatures::{GpgArgs, print_signatures};
 use super::util::{format_size, open_repo, usage_error, with_stdout};
 use rostree_store::format::parse_sizes;
 use rostree_store::{ObjectId, ObjectType, Repo};
@@ -30,6 +31,9 @@ pub struct Args {
     /// Do not automatically convert variant data from big endian.
     #[arg(short = 'B', long)]
     no_byteswap: bool,
+    /// Keys to check a commit's signatures with.
+    #[command(flatten)]
+    gpg: GpgArgs,
     /// The object: a rev, or the checksum of a commit, dirmeta, dirtree or file object.
     object: Option<String>,
     /// Further arguments, ignored as ostree ignores them.
@@ -94,13 +98,13 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         } else if let Ok(id) = ObjectId::from_hex(rev) {
             for ty in [ObjectType::Commit, ObjectType::DirMeta, ObjectType::DirTree] {
                 if repo.has_object(&id, ty)? {
-                    return print_object(out, &repo, ty, &id, flags);
+                    return print_object(out, &repo, ty, &id, flags, &args.gpg);
                 }
             }
             print_file(out, &repo, &id)
         } else {
             let id = repo.resolve_rev(rev)?;
-            print_object(out, &repo, ObjectType::Commit, &id, flags)
+            print_object(out, &repo, ObjectType::Commit, &id, flags, &args.gpg)
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -112,9 +116,13 @@ fn print_object(
     ty: ObjectType,
     id: &ObjectId,
     flags: DumpFlags,
+    gpg: &GpgArgs,
 ) -> anyhow::Result<()> {
     let bytes = repo.read_meta_bytes(id, ty)?;
     dump_object(out, ty, id, &bytes, flags)?;
+    if ty == ObjectType::Commit {
+        print_signatures(out, repo, id, &bytes, gpg)?;
+    }
     Ok(())
 }
 

@@ -26,21 +26,48 @@ pub fn locale_is_utf8() -> bool {
     locale.contains("utf-8") || locale.contains("utf8")
 }
 
+/// Text as `g_print` writes it: converted to the locale's character set, each character
+/// it lacks (outside ASCII, in the C locale) replaced by `?`.
+pub fn for_console(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() || locale_is_utf8() {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect::<String>()
+        .into()
+}
+
+/// A timestamp in local time (`TZ`, else `/etc/localtime`) as GLib's
+/// `g_date_time_format (g_date_time_to_local (dt), "%c")` writes it in the C locale, the
+/// day padded with U+2007 FIGURE SPACE (shown as `?` by [`for_console`] outside UTF-8).
+pub fn format_local_c(secs: i64) -> String {
+    let offset = local_offset(secs);
+    format_c_locale_padded(secs.saturating_add(offset), '\u{2007}')
+}
+
+/// The local time zone's offset from UTC at `secs`, in seconds (0 if out of range).
+fn local_offset(secs: i64) -> i64 {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| jiff::tz::TimeZone::system().to_offset(t).seconds().into())
+        .unwrap_or(0)
+}
+
 /// A UTC timestamp as GLib's `g_date_time_format (dt, "%c")` writes it in the C locale:
 /// `Tue Jan  2 03:04:05 2024`. GLib pads the day with U+2007 FIGURE SPACE rather than a space
 /// when the locale's character set is UTF-8 (`C.UTF-8`).
 pub fn format_c_locale(secs: u64) -> String {
-    format_c_locale_padded(secs, if locale_is_utf8() { '\u{2007}' } else { ' ' })
+    format_c_locale_padded(secs as i64, if locale_is_utf8() { '\u{2007}' } else { ' ' })
 }
 
 /// [`format_c_locale`] with the given padding character.
-pub fn format_c_locale_padded(secs: u64, pad: char) -> String {
+pub fn format_c_locale_padded(secs: i64, pad: char) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
     let day = if d < 10 {
         format!("{pad}{d}")

@@ -16,10 +16,21 @@ pub struct GpgKey {
 impl GpgKey {
     /// Generates a key for `name` under `dir`.
     pub fn new(dir: &Path, name: &str) -> GpgKey {
+        GpgKey::new_with(dir, name, "never", None)
+    }
+
+    /// Generates a key for `name` under `dir` that expires after `expires` (gpg's form:
+    /// `never`, `1y`, ...), living at `faked_time` (`YYYYMMDDThhmmss`, for keys and
+    /// signatures made in the past: the time stays in the home's `gpg.conf`, so every
+    /// signature made with this key, by either tool, carries it).
+    pub fn new_with(dir: &Path, name: &str, expires: &str, faked_time: Option<&str>) -> GpgKey {
         let home = dir.join(format!("gnupg-{name}"));
         std::fs::create_dir_all(&home).unwrap();
         std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .unwrap();
+        if let Some(time) = faked_time {
+            std::fs::write(home.join("gpg.conf"), format!("faked-system-time {time}\n")).unwrap();
+        }
         let h = home.to_str().unwrap();
         let uid = format!("{name} <{name}@example.com>");
         let gen_args = [
@@ -34,7 +45,7 @@ impl GpgKey {
             &uid,
             "ed25519",
             "sign",
-            "never",
+            expires,
         ];
         sh("gpg", &gen_args).ok();
         let listing = sh("gpg", &["--homedir", h, "--with-colons", "--list-keys"]).ok();

@@ -55,8 +55,13 @@ impl Run {
 }
 
 fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> Run {
+    run_with_env(program, args, cwd, &[])
+}
+
+fn run_with_env(program: &str, args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(program);
     cmd.args(args).env_remove("OSTREE_REPO");
+    cmd.envs(env.iter().copied());
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
@@ -88,6 +93,15 @@ pub fn ostree(repo: &Path, args: &[&str]) -> Run {
     let mut all = vec![repo_arg.as_str()];
     all.extend_from_slice(args);
     run(&oracle(), &all, None)
+}
+
+/// Runs `TOOL --repo=REPO ARGS...` (`tool`: [`rostree_bin`] or [`oracle`]) with extra
+/// environment variables (`TZ`, `LANG`, ...).
+pub fn tool_with_env(tool: &str, repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let repo_arg = format!("--repo={}", repo.display());
+    let mut all = vec![repo_arg.as_str()];
+    all.extend_from_slice(args);
+    run_with_env(tool, &all, None, env)
 }
 
 /// Runs any program.

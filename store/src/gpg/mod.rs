@@ -1,10 +1,17 @@
 //! OpenPGP signatures on commits, as ostree keeps them: binary detached signatures over the
 //! commit object's bytes, listed in the `.commitmeta` key `ostree.gpgsigs` (`aay`).
 //!
-//! Verification runs `gpgv` (as apt does: a verifier that only checks signatures against
-//! the keyrings it is given) with the remote's keyring `<repo>/<remote>.trustedkeys.gpg`,
-//! the remote's `gpgkeypath`, and the system's `/usr/share/ostree/trusted.gpg.d/*.gpg`.
-//! Importing keys and signing use `gpg` with a private, temporary home.
+//! Verification ([`verify`]) runs `gpgv` (as apt does: a verifier that only checks
+//! signatures against the keyrings it is given) with the keys [`keys::TrustedKeys`] gathers
+//! as ostree does; pull, `show` and summary checks all go through it. Importing keys and
+//! signing use `gpg` with a private, temporary home.
+
+mod describe;
+pub mod keys;
+pub mod verify;
+
+pub use keys::TrustedKeys;
+pub use verify::{Signature, Verdict, VerifyResult};
 
 use crate::gvariant::{Type, Value};
 use crate::{Error, ObjectId, Repo, Result};
@@ -14,8 +21,6 @@ use std::process::{Command, Stdio};
 
 /// The detached-metadata key holding GPG signatures.
 pub const GPGSIGS_KEY: &str = "ostree.gpgsigs";
-/// Keyrings every remote trusts.
-const SYSTEM_KEYRINGS: &str = "/usr/share/ostree/trusted.gpg.d";
 
 fn gpg_error(what: &str, why: impl std::fmt::Display) -> Error {
     Error::Pull(format!("{what}: {why}"))
@@ -108,41 +113,6 @@ pub fn import_keys(repo: &Repo, remote: &str, inputs: &[Vec<u8>]) -> Result<usiz
     Ok(added)
 }
 
-/// The keyrings a remote's signatures are checked against.
-fn keyrings(repo: &Repo, remote: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let own = remote_keyring(repo, remote);
-    if own.exists() {
-        out.push(own);
-    }
-    let mut dirs = vec![PathBuf::from(SYSTEM_KEYRINGS)];
-    if let Some(p) = repo
-        .config()
-        .get(&format!("remote \"{remote}\""), "gpgkeypath")
-    {
-        for part in p.split([';', ',']).filter(|s| !s.is_empty()) {
-            let path = PathBuf::from(part);
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.exists() {
-                out.push(path);
-            }
-        }
-    }
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "gpg"))
-            .collect();
-        files.sort();
-        out.extend(files);
-    }
-    out
-}
-
 /// The signatures in a commit's detached metadata.
 pub fn signatures(detached: Option<&[(String, Value)]>) -> Vec<Vec<u8>> {
     detached
@@ -156,8 +126,22 @@ pub fn signatures(detached: Option<&[(String, Value)]>) -> Vec<Vec<u8>> {
         .unwrap_or_default()
 }
 
-/// Checks that at least one signature of the commit `id` (whose object bytes are
-/// `commit_bytes`) is good and made by a key the remote trusts.
+/// Checks the signatures in `detached` over `data` against `keys`; `None` when there are
+/// none (ostree's `OSTREE_GPG_ERROR_NO_SIGNATURE`).
+pub fn verify_signed(
+    keys: &TrustedKeys,
+    data: &[u8],
+    detached: Option<&[(String, Value)]>,
+) -> Result<Option<VerifyResult>> {
+    let sigs = signatures(detached);
+    if sigs.is_empty() {
+        return Ok(None);
+    }
+    verify::verify(keys, data, &sigs).map(Some)
+}
+
+/// Refuses the commit `id` (object bytes `commit_bytes`) unless one of its signatures is
+/// good and made by a key the remote trusts; the error is ostree's.
 pub fn verify_commit(
     repo: &Repo,
     remote: &str,
@@ -165,36 +149,15 @@ pub fn verify_commit(
     commit_bytes: &[u8],
     detached: Option<&[(String, Value)]>,
 ) -> Result<()> {
-    let sigs = signatures(detached);
-    let refuse = |why: &str| Err(Error::Pull(format!("Commit {id}: {why}")));
-    if sigs.is_empty() {
-        return refuse(
-            "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)",
-        );
+    let keys = TrustedKeys::for_remote(repo, remote)?;
+    match verify_signed(&keys, commit_bytes, detached)? {
+        None => Err(Error::Pull(format!(
+            "Commit {id}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
+        ))),
+        Some(result) => result
+            .require_valid()
+            .map_err(|why| Error::Pull(format!("Commit {id}: {why}"))),
     }
-    let keyrings = keyrings(repo, remote);
-    if keyrings.is_empty() {
-        return refuse(&format!(
-            "GPG signatures found, but none are in trusted keyring (no keys imported for remote \"{remote}\")"
-        ));
-    }
-    let home = temp_home()?;
-    let data = home.path().join("commit");
-    std::fs::write(&data, commit_bytes).map_err(|e| Error::io(&data, e))?;
-    for (i, sig) in sigs.iter().enumerate() {
-        let sig_path = home.path().join(format!("sig{i}"));
-        std::fs::write(&sig_path, sig).map_err(|e| Error::io(&sig_path, e))?;
-        let mut cmd = Command::new("gpgv");
-        cmd.arg("--homedir").arg(home.path());
-        for k in &keyrings {
-            cmd.arg("--keyring").arg(k);
-        }
-        cmd.arg(&sig_path).arg(&data);
-        if run(cmd, b"", "gpgv").is_ok() {
-            return Ok(());
-        }
-    }
-    refuse("GPG signatures found, but none are in trusted keyring")
 }
 
 /// Signs a commit with `key_id` from the gpg home `homedir` (default: the user's) and
