@@ -1,7 +1,11 @@
-//! `remote add|delete|list|show-url|refs`: remotes kept in the repository's config.
+//! `remote add|delete|list|show-url|refs|summary|gpg-import`: remotes kept in the repository's
+//! config.
 
 use super::util::open_repo;
-use rostree_store::pull::{Fetcher, RemoteOptions, parse_summary};
+use rostree_store::gpg::VerifyResult;
+use rostree_store::pull::{
+    Fetcher, RemoteOptions, SummaryUse, parse_summary, verify_remote_summary,
+};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -74,6 +78,38 @@ enum RemoteCommand {
         /// The remote's name.
         name: String,
     },
+    /// Show remote summary.
+    Summary {
+        /// Show raw variant data.
+        #[arg(long)]
+        raw: bool,
+        /// The remote's name.
+        name: String,
+    },
+}
+
+/// A remote's summary (`None`: the server has none), checked against `summary.sig` when the
+/// remote has `gpg-verify-summary=true`, as `ostree_repo_remote_fetch_summary` checks it.
+fn fetch_summary(
+    repo: &rostree_store::Repo,
+    name: &str,
+) -> anyhow::Result<(Fetcher, Option<Vec<u8>>, Option<VerifyResult>)> {
+    let remote = repo.remote(name)?;
+    let fetcher = Fetcher::new(&remote.url, 1, remote.timeout)?;
+    let bytes = fetcher.get("summary", rostree_store::pull::objects::MAX_METADATA_SIZE)?;
+    let verified = if remote.gpg_verify_summary {
+        let summary = bytes.as_deref();
+        Some(verify_remote_summary(
+            repo,
+            &remote,
+            &fetcher,
+            summary,
+            SummaryUse::Fetch,
+        )?)
+    } else {
+        None
+    };
+    Ok((fetcher, bytes, verified))
 }
 
 fn read_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -169,17 +205,31 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         RemoteCommand::Refs { name } => {
-            let remote = repo.remote(&name)?;
-            let fetcher = Fetcher::new(&remote.url, 1, remote.timeout)?;
-            let bytes = fetcher
-                .get("summary", rostree_store::pull::objects::MAX_METADATA_SIZE)?
-                .ok_or_else(|| {
-                    anyhow::anyhow!("Remote refs not available; server has no summary file")
-                })?;
+            let (fetcher, bytes, _) = fetch_summary(&repo, &name)?;
+            let bytes = bytes.ok_or_else(|| {
+                anyhow::anyhow!("Remote refs not available; server has no summary file")
+            })?;
             let refs = parse_summary(&bytes)
                 .map_err(|why| anyhow::anyhow!("{}: {why}", fetcher.url("summary")))?;
             for r in refs {
                 println!("{name}:{}", r.name);
+            }
+        }
+        RemoteCommand::Summary { raw, name } => {
+            let (fetcher, bytes, verified) = fetch_summary(&repo, &name)?;
+            let bytes =
+                bytes.ok_or_else(|| anyhow::anyhow!("Remote server has no summary file"))?;
+            let text = super::summary::dump_summary(&bytes, raw, &fetcher.url("summary"))?;
+            print!("{text}");
+            // As ostree, no signatures after raw data.
+            if let Some(result) = verified.filter(|_| !raw) {
+                let block = format!(
+                    "\nGPG: Verification enabled, found {} {}:\n{}",
+                    result.signatures.len(),
+                    result.noun(),
+                    result.describe_all()
+                );
+                print!("{}", rostree_store::time::for_console(&block));
             }
         }
     }

@@ -36,12 +36,12 @@ pub fn print_signatures(
     let Some(result) = gpg::verify_signed(&keys, commit_bytes, detached.as_deref())? else {
         return Ok(());
     };
-    let n = result.signatures.len();
-    let mut text = format!("Found {n} signature{}:\n", if n == 1 { "" } else { "s" });
-    for sig in &result.signatures {
-        text.push('\n');
-        text += &sig.describe("  ");
-    }
+    let text = format!(
+        "Found {} {}:\n{}",
+        result.signatures.len(),
+        result.noun(),
+        result.describe_all()
+    );
     out.write_all(rostree_store::time::for_console(&text).as_bytes())?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `summary -u` writes the repository's `summary` file, as `ostree summary -u` does;
+//! `summary -u` writes the repository's `summary` file, as `ostree summary -u` does (and,
+//! with `--gpg-sign`, its signatures in `summary.sig`);
 //! `summary --view [--raw]` prints it as ostree does.
 
 use super::util::{format_timestamp, open_repo};
@@ -18,6 +19,12 @@ pub struct Args {
     /// With --view, print the summary as a GVariant.
     #[arg(long)]
     raw: bool,
+    /// GPG Key ID to sign the summary with (with -u; repeatable).
+    #[arg(long = "gpg-sign", value_name = "KEY-ID")]
+    gpg_sign: Vec<String>,
+    /// GPG Homedir to use when looking for keyrings.
+    #[arg(long, value_name = "HOMEDIR")]
+    gpg_homedir: Option<std::path::PathBuf>,
 }
 
 /// Runs `summary`.
@@ -30,31 +37,42 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         repo.update_summary(now)?;
+        if !args.gpg_sign.is_empty() {
+            rostree_store::gpg::sign_summary(&repo, &args.gpg_sign, args.gpg_homedir.as_deref())?;
+        }
     }
     if args.view {
         let path = repo.path().join("summary");
         let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let ty = Type::parse("(a(s(taya{sv}))a{sv})")?;
-        let summary = Value::from_bytes(&ty, &bytes)
-            .map_err(|e| anyhow::anyhow!("{}: Invalid summary: {e}", path.display()))?;
-        if args.raw {
-            // ostree prints the summary byteswapped to big-endian, as its integers mostly
-            // are: timestamps read right, commit sizes (host order) do not.
-            let shown = if cfg!(target_endian = "little") {
-                byteswapped(summary)
-            } else {
-                summary
-            };
-            println!("{}", shown.print(true));
-        } else {
-            print!("{}", view(&summary));
-        }
+        print!(
+            "{}",
+            dump_summary(&bytes, args.raw, &path.display().to_string())?
+        );
     }
     anyhow::ensure!(
         args.update || args.view,
         "No option specified; use -u to update summary"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A summary as ostree's `ot_dump_summary_bytes` prints it: the refs and metadata, or with
+/// `raw` the whole variant; `name` names the summary in errors.
+pub(super) fn dump_summary(bytes: &[u8], raw: bool, name: &str) -> anyhow::Result<String> {
+    let ty = Type::parse("(a(s(taya{sv}))a{sv})")?;
+    let summary = Value::from_bytes(&ty, bytes)
+        .map_err(|e| anyhow::anyhow!("{name}: Invalid summary: {e}"))?;
+    if !raw {
+        return Ok(view(&summary));
+    }
+    // ostree prints the summary byteswapped to big-endian, as its integers mostly are:
+    // timestamps read right, commit sizes (host order) do not.
+    let shown = if cfg!(target_endian = "little") {
+        byteswapped(summary)
+    } else {
+        summary
+    };
+    Ok(format!("{}\n", shown.print(true)))
 }
 
 /// A big-endian `t` as ostree's timestamps are, in ostree's ISO 8601 form.

@@ -1,7 +1,7 @@
 //! A signature described as ostree's `ostree_gpg_verify_result_describe` describes it (a
 //! simplified form of gpg's own verify output), dates in local time.
 
-use super::verify::{Signature, Verdict};
+use super::verify::{Signature, Verdict, VerifyResult};
 use crate::time::format_local_c;
 
 /// The last 16 hex digits of a fingerprint: its long key ID.
@@ -55,5 +55,25 @@ impl Signature {
             expiry("Primary key", self.primary_key_expires, key_expired);
         }
         out
+    }
+}
+
+impl VerifyResult {
+    /// Every signature's description, each after a blank line and indented by two spaces,
+    /// as ostree prints them under its "Found N signatures:" headers.
+    pub fn describe_all(&self) -> String {
+        self.signatures
+            .iter()
+            .map(|sig| format!("\n{}", sig.describe("  ")))
+            .collect()
+    }
+
+    /// "signature" or "signatures", for those headers.
+    pub fn noun(&self) -> &'static str {
+        if self.signatures.len() == 1 {
+            "signature"
+        } else {
+            "signatures"
+        }
     }
 }

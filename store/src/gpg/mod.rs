@@ -160,9 +160,9 @@ pub fn verify_commit(
     }
 }
 
-/// Signs a commit with `key_id` from the gpg home `homedir` (default: the user's) and
-/// returns the binary detached signature.
-pub fn sign(commit_bytes: &[u8], key_id: &str, homedir: Option<&Path>) -> Result<Vec<u8>> {
+/// Signs `data` (a commit object or a summary) with `key_id` from the gpg home `homedir`
+/// (default: the user's) and returns the binary detached signature.
+pub fn sign(data: &[u8], key_id: &str, homedir: Option<&Path>) -> Result<Vec<u8>> {
     let mut cmd = Command::new("gpg");
     cmd.args([
         "--batch",
@@ -175,12 +175,12 @@ pub fn sign(commit_bytes: &[u8], key_id: &str, homedir: Option<&Path>) -> Result
     if let Some(h) = homedir {
         cmd.arg("--homedir").arg(h);
     }
-    run(cmd, commit_bytes, &format!("Signing with GPG key {key_id}"))
+    run(cmd, data, &format!("Signing with GPG key {key_id}"))
 }
 
-/// Adds signatures to a commit's detached metadata and writes it back.
-pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<()> {
-    let mut meta = repo.read_detached_metadata(id)?.unwrap_or_default();
+/// `meta` with `new` appended to its `ostree.gpgsigs`, as ostree's
+/// `_ostree_detached_metadata_append_gpg_sig` appends them.
+fn append_signatures(mut meta: Vec<(String, Value)>, new: Vec<Vec<u8>>) -> Vec<(String, Value)> {
     let mut sigs = signatures(Some(&meta));
     sigs.extend(new);
     let value = Value::Array(
@@ -191,8 +191,59 @@ pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<(
         Some(entry) => entry.1 = value,
         None => meta.push((GPGSIGS_KEY.to_string(), value)),
     }
-    let bytes = crate::format::metadata_value(&meta).to_bytes();
+    meta
+}
+
+/// Adds signatures to a commit's detached metadata and writes it back.
+pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<()> {
+    let meta = repo.read_detached_metadata(id)?.unwrap_or_default();
+    let bytes = crate::format::metadata_value(&append_signatures(meta, new)).to_bytes();
     let tx = repo.begin()?;
     tx.write_commit_detached(id, &bytes)?;
     tx.commit()
+}
+
+/// The file beside `summary` holding its signatures (an `a{sv}`, like a `.commitmeta`).
+pub const SUMMARY_SIG: &str = "summary.sig";
+
+/// Signs the repository's `summary` with each key and adds the signatures to `summary.sig`,
+/// as ostree's `ostree_repo_add_gpg_signature_summary` does.
+pub fn sign_summary(repo: &Repo, key_ids: &[String], homedir: Option<&Path>) -> Result<()> {
+    let summary_path = repo.path().join("summary");
+    let summary = std::fs::read(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
+    let sig_path = repo.path().join(SUMMARY_SIG);
+    let meta = match std::fs::read(&sig_path) {
+        Ok(bytes) => parse_summary_sig(&bytes).map_err(|why| Error::invalid(&sig_path, why))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&sig_path, e)),
+    };
+    let new = key_ids
+        .iter()
+        .map(|key| sign(&summary, key, homedir))
+        .collect::<Result<Vec<_>>>()?;
+    let bytes = crate::format::metadata_value(&append_signatures(meta, new)).to_bytes();
+    let fsync = repo.fsync_enabled();
+    crate::fsutil::replace_file_at(&repo.root, SUMMARY_SIG, &bytes, 0o644, fsync, &sig_path)
+}
+
+fn parse_summary_sig(bytes: &[u8]) -> std::result::Result<Vec<(String, Value)>, String> {
+    crate::format::parse_detached(bytes).map_err(|why| format!("Invalid summary.sig: {why}"))
+}
+
+/// Checks a summary's signatures (`summary.sig` bytes) against the keys of `remote`, as
+/// ostree's `ostree_repo_verify_summary` does; the caller decides what a result must hold.
+pub fn verify_summary(
+    repo: &Repo,
+    remote: &str,
+    summary: &[u8],
+    summary_sig: &[u8],
+) -> Result<VerifyResult> {
+    let meta = parse_summary_sig(summary_sig).map_err(Error::Pull)?;
+    let keys = TrustedKeys::for_remote(repo, remote)?;
+    verify_signed(&keys, summary, Some(&meta))?.ok_or_else(|| {
+        Error::Pull(
+            "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
+                .to_string(),
+        )
+    })
 }

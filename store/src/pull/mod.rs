@@ -18,7 +18,7 @@ mod summary;
 pub use fetch::Fetcher;
 pub use local::{LocalPullOptions, LocalPullReport, pull_local};
 pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
-pub use summary::{SummaryRef, parse_summary};
+pub use summary::{SummaryRef, SummaryUse, parse_summary, verify_remote_summary};
 
 use crate::config::KeyFile;
 use crate::format::Commit;
@@ -252,7 +252,12 @@ pub fn pull(
     let remote = repo.remote(remote_name)?;
     let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
     check_remote_config(&fetcher)?;
-    let summary = match fetcher.get("summary", objects::MAX_METADATA_SIZE)? {
+    let summary_bytes = fetcher.get("summary", objects::MAX_METADATA_SIZE)?;
+    if remote.gpg_verify_summary {
+        let summary = summary_bytes.as_deref();
+        verify_remote_summary(repo, &remote, &fetcher, summary, SummaryUse::Pull)?;
+    }
+    let summary = match summary_bytes {
         Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
             url: fetcher.url("summary"),
             why,

@@ -14,6 +14,9 @@ pub struct Remote {
     pub branches: Vec<String>,
     /// Whether commits must carry a valid GPG signature (ostree's default: yes).
     pub gpg_verify: bool,
+    /// Whether the summary must carry a valid GPG signature in `summary.sig`
+    /// (`gpg-verify-summary`, off by default as in ostree).
+    pub gpg_verify_summary: bool,
     /// How long the server may stay silent before a fetch fails (`timeout-secs`, a rostree
     /// option ostree ignores).
     pub timeout: std::time::Duration,
@@ -77,6 +80,10 @@ impl Repo {
             .get_bool(&g, "gpg-verify")
             .map_err(Error::Config)?
             .unwrap_or(true);
+        let gpg_verify_summary = config
+            .get_bool(&g, "gpg-verify-summary")
+            .map_err(Error::Config)?
+            .unwrap_or(false);
         let timeout = match config.get(&g, "timeout-secs") {
             None => super::fetch::DEFAULT_TIMEOUT,
             Some(v) => match v.trim().parse::<u64>() {
@@ -93,6 +100,7 @@ impl Repo {
             url: url.to_string(),
             branches,
             gpg_verify,
+            gpg_verify_summary,
             timeout,
         })
     }

@@ -1,8 +1,9 @@
 //! A repository's `summary` file: `(a(s(taya{sv}))a{sv})`, every ref with its commit's
 //! size, checksum and metadata, sorted by name, then the summary's own metadata.
 
-use crate::ObjectId;
+use super::{Fetcher, Remote};
 use crate::gvariant::{Type, Value};
+use crate::{ObjectId, Repo};
 
 /// One ref listed in a summary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,4 +132,50 @@ impl crate::Repo {
             &self.path().join("summary"),
         )
     }
+}
+
+/// What a summary is fetched for: ostree words its refusals differently for a pull and for
+/// `remote summary` / `remote refs` (`ostree_repo_remote_fetch_summary`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SummaryUse {
+    /// `pull`.
+    Pull,
+    /// Reading the remote's summary.
+    Fetch,
+}
+
+/// For a remote with `gpg-verify-summary=true`: fetches `summary.sig` and refuses the
+/// summary unless one of its signatures is good and made by a key the remote trusts; the
+/// errors are ostree's. Returns the verification, for printing.
+pub fn verify_remote_summary(
+    repo: &Repo,
+    remote: &Remote,
+    fetcher: &Fetcher,
+    summary: Option<&[u8]>,
+    usage: SummaryUse,
+) -> crate::Result<crate::gpg::VerifyResult> {
+    let refuse = |msg: &str| Err(crate::Error::Pull(msg.to_string()));
+    let Some(summary) = summary else {
+        return refuse(match usage {
+            SummaryUse::Pull => {
+                "GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)"
+            }
+            SummaryUse::Fetch => {
+                "GPG verification enabled, but no summary found (check that the configured URL in remote config is correct)"
+            }
+        });
+    };
+    let Some(sig) = fetcher.get(crate::gpg::SUMMARY_SIG, super::objects::MAX_METADATA_SIZE)? else {
+        return refuse(match usage {
+            SummaryUse::Pull => {
+                "GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)"
+            }
+            SummaryUse::Fetch => {
+                "GPG verification enabled, but no summary signatures found (use gpg-verify-summary=false in remote config to disable)"
+            }
+        });
+    };
+    let result = crate::gpg::verify_summary(repo, &remote.name, summary, &sig)?;
+    result.require_valid().map_err(crate::Error::Pull)?;
+    Ok(result)
 }
