@@ -401,3 +401,41 @@ fn show_print_sizes_matches_ostree() {
     same_error(&repo, &["show", "--print-sizes", "nosuch"], &mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn non_ascii_text_prints_as_the_locale_allows() {
+    // ostree's g_print converts to the locale's character set: `?` for each non-ASCII
+    // character in the C locale, UTF-8 as is in C.UTF-8.
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    ostree(&repo, &["init", "--mode=archive"]).ok();
+    let tree = dir.path().join("t");
+    write(&tree.join("f"), b"x");
+    let args = [
+        "commit",
+        "-b",
+        "utf",
+        "-s",
+        "héllo wörld",
+        "-m",
+        "bödy",
+        "--add-metadata-string=version=ü1",
+        tree.to_str().unwrap(),
+    ];
+    ostree(&repo, &args).ok();
+    for lang in ["C", "C.UTF-8"] {
+        for args in [
+            &["show", "utf"][..],
+            &["log", "utf"],
+            &["show", "--raw", "utf"],
+            &["show", "-B", "utf"],
+        ] {
+            let env = [("LANG", lang), ("LC_ALL", lang)];
+            let ours = common::tool_with_env(common::rostree_bin(), &repo, args, &env).ok();
+            let theirs = common::tool_with_env(&common::oracle(), &repo, args, &env).ok();
+            assert_eq!(ours, theirs, "{args:?} with LANG={lang}");
+            let expected = if lang == "C" { "h?llo" } else { "héllo" };
+            assert!(ours.contains(expected), "{args:?} with LANG={lang}: {ours}");
+        }
+    }
+}

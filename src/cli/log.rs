@@ -3,6 +3,7 @@
 use super::util::{civil_from_days, format_timestamp, open_repo, usage_error, with_stdout};
 use rostree_store::format::Commit;
 use rostree_store::gvariant::{Type, Value};
+use rostree_store::time::for_console;
 use rostree_store::{Error, ObjectId, ObjectType};
 use std::io::Write;
 use std::path::Path;
@@ -108,7 +109,7 @@ pub(super) fn dump_object(
     if flags.unswapped || flags.raw {
         let v = decode_object(id, ty, bytes)?;
         let v = if flags.unswapped { v } else { byteswap(&v) };
-        writeln!(out, "{}", v.print(true))?;
+        writeln!(out, "{}", for_console(&v.print(true)))?;
         if !flags.unswapped {
             return parent_of(ty, id, bytes);
         }
@@ -129,7 +130,8 @@ fn parent_of(ty: ObjectType, id: &ObjectId, bytes: &[u8]) -> anyhow::Result<Opti
     Ok(commit.parent)
 }
 
-/// `dump_commit`: Parent, ContentChecksum, Date, Version, subject and body.
+/// `dump_commit`: Parent, ContentChecksum, Date, Version, subject and body; text goes through
+/// [`for_console`] as ostree's `g_print` converts it to the locale's character set.
 pub(super) fn dump_commit(out: &mut dyn Write, commit: &Commit) -> anyhow::Result<()> {
     let Some(date) = format_date(commit.timestamp) else {
         // ostree exits through errx() here, after flushing what it printed.
@@ -146,17 +148,17 @@ pub(super) fn dump_commit(out: &mut dyn Write, commit: &Commit) -> anyhow::Resul
     writeln!(out, "ContentChecksum:  {}", commit.content_checksum())?;
     writeln!(out, "Date:  {date}")?;
     if let Some(version) = version(commit) {
-        writeln!(out, "Version: {version}")?;
+        writeln!(out, "Version: {}", for_console(version))?;
     }
     if commit.subject.is_empty() {
         out.write_all(b"(no subject)\n")?;
     } else {
         out.write_all(b"\n")?;
-        indented(out, &commit.subject)?;
+        indented(out, &for_console(&commit.subject))?;
     }
     if !commit.body.is_empty() {
         out.write_all(b"\n")?;
-        indented(out, &commit.body)?;
+        indented(out, &for_console(&commit.body))?;
     }
     out.write_all(b"\n")?;
     Ok(())
