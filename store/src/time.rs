@@ -53,11 +53,11 @@ fn local_offset(secs: i64) -> i64 {
         .unwrap_or(0)
 }
 
-/// A UTC timestamp as GLib's `g_date_time_format (dt, "%c")` writes it in the C locale:
-/// `Tue Jan  2 03:04:05 2024`. GLib pads the day with U+2007 FIGURE SPACE rather than a space
-/// when the locale's character set is UTF-8 (`C.UTF-8`).
+/// A UTC timestamp as GLib's `g_date_time_format (dt, "%c")` writes it in the C locale,
+/// as ostree prints it: `Tue Jan \u{2007}2 03:04:05 2024`. GLib pads the day with U+2007
+/// FIGURE SPACE, which `g_print` turns into `?` outside a UTF-8 locale ([`for_console`]).
 pub fn format_c_locale(secs: u64) -> String {
-    format_c_locale_padded(secs as i64, if locale_is_utf8() { '\u{2007}' } else { ' ' })
+    for_console(&format_c_locale_padded(secs as i64, '\u{2007}')).into_owned()
 }
 
 /// [`format_c_locale`] with the given padding character.
