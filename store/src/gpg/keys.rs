@@ -58,11 +58,13 @@ impl TrustedKeys {
     }
 
     /// Adds the keyrings of `dir`: its regular `*.gpg` files but GnuPG's `trustdb.gpg` and
-    /// `secring.gpg`. A missing directory is an error only when `required`.
+    /// `secring.gpg`. A missing directory (or not a directory) is an error only when `required`.
     fn add_keyring_dir(&mut self, dir: &Path, required: bool) -> Result<()> {
+        if !required && !dir.is_dir() {
+            return Ok(());
+        }
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 // ostree's words, with the directory made absolute as GFile makes it.
                 let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
