@@ -1,5 +1,6 @@
-//! OpenPGP signatures on commits, as ostree keeps them: binary detached signatures over the
-//! commit object's bytes, listed in the `.commitmeta` key `ostree.gpgsigs` (`aay`).
+//! OpenPGP signatures on commits and summaries, as ostree keeps them: binary detached
+//! signatures over the commit object's bytes (or the `summary` file's), listed under the key
+//! `ostree.gpgsigs` (`aay`) of the commit's `.commitmeta` (or of `summary.sig`).
 //!
 //! Verification ([`verify`]) runs `gpgv` (as apt does: a verifier that only checks
 //! signatures against the keyrings it is given) with the keys [`keys::TrustedKeys`] gathers
