@@ -3,8 +3,8 @@
 //! A transaction writes each new object into an anonymous file (`O_TMPFILE`) in its private
 //! staging directory `tmp/staging-<boot-id>-<unique>` (with a sibling `-lock` file held for
 //! its life, as ostree does) and keeps it open. Publishing is one `syncfs`, then a `linkat`
-//! of every such file to its final name in `objects/xx/`, then an fsync of the object
-//! directories, and only then the refs. So no object is ever visible before its bytes are on
+//! of every such file to its final name in `objects/xx/`, then another `syncfs` for the new
+//! names, and only then the refs. So no object is ever visible before its bytes are on
 //! disk, a reader never sees a half-written object, and a crash leaves nothing behind: the
 //! kernel drops unlinked files. Linking skips the staging directory entry and the global
 //! cross-directory rename lock that ostree's rename-from-staging pays per object.
@@ -12,7 +12,10 @@
 //! Where `O_TMPFILE` is unsupported (and for bare-mode symlinks, which cannot be anonymous),
 //! objects are staged by name as `xx/yyyy.type` and renamed into place on commit instead.
 //! Staging leftovers are removed by the next transaction once their lock is free. Open
-//! anonymous files are bounded by the fd limit: past it, the batch is published early.
+//! anonymous files are bounded by the fd limit: they are published in batches as they come
+//! (see [`publish`]).
+
+mod publish;
 
 use crate::content::{OSTREEMETA, ostreemeta_bytes};
 use crate::format::{FileHeader, S_IFMT, S_IFREG, SizeEntry, checksum_header_bytes};
@@ -21,6 +24,7 @@ use crate::lock::{LockKind, RepoLock};
 use crate::repo::{Repo, RepoMode};
 use crate::{Error, IoContext, ObjectId, ObjectType, Result, xattr};
 use parking_lot::Mutex;
+use publish::{PendingObject, Publisher, link_anonymous};
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -29,30 +33,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Gives an anonymous (`O_TMPFILE`) file the name `name` in `dir`: `AT_EMPTY_PATH` (allowed
-/// for the file's opener since Linux 6.10, and for root), else through `/proc`, which needs
-/// no capability. An existing object of that name (another writer was faster) is the same
-/// object: fine.
-fn link_anonymous(fd: &OwnedFd, dir: &OwnedFd, name: &str) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    match rustix::fs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
-        Ok(()) | Err(Errno::EXIST) => return Ok(()),
-        Err(Errno::NOENT) | Err(Errno::PERM) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    match rustix::fs::linkat(
-        rustix::fs::CWD,
-        proc.as_str(),
-        dir,
-        name,
-        AtFlags::SYMLINK_FOLLOW,
-    ) {
-        Ok(()) | Err(Errno::EXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// Where a content object's bytes come from.
 pub enum ContentSource<'a> {
@@ -82,44 +62,11 @@ pub struct TransactionStats {
 /// A queued ref update: remote (None for local), name, new target (None deletes).
 type RefUpdate = (Option<String>, String, Option<ObjectId>);
 
-/// A written anonymous object file and its path under `objects/`.
-struct PendingObject {
-    rel: String,
-    fd: OwnedFd,
-}
-
-/// Written objects held open by every transaction of this process: the fd limit is the
-/// process's, so the budget is shared.
-static OPEN_PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-impl PendingObject {
-    fn new(rel: String, fd: OwnedFd) -> PendingObject {
-        OPEN_PENDING.fetch_add(1, Ordering::Relaxed);
-        PendingObject { rel, fd }
-    }
-}
-
-impl Drop for PendingObject {
-    fn drop(&mut self) {
-        OPEN_PENDING.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// A freshly created object file: anonymous, or named in the staging directory.
 struct StagedFile {
     fd: OwnedFd,
     rel: String,
     anonymous: bool,
-}
-
-/// How many written objects may wait, open, for publication: the fd limit less room for the
-/// sources being read and everything else the process holds (1024 fds, or half the limit
-/// when it is small).
-fn pending_budget() -> usize {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1 << 20);
-    soft.saturating_sub(1024).max(soft / 2).clamp(16, 1 << 16) as usize
 }
 
 /// An open write transaction. Dropping it without [`Transaction::commit`] discards the
@@ -134,17 +81,13 @@ pub struct Transaction<'r> {
     claimed: Mutex<HashMap<(ObjectId, ObjectType), u64>>,
     /// Object folders holding objects staged by name.
     stage_dirs: Mutex<HashSet<u8>>,
-    /// Written anonymous files waiting to be linked into `objects/`.
-    pending: Mutex<Vec<PendingObject>>,
-    /// How many anonymous files may stay open before an early publish.
-    pending_budget: usize,
+    /// Publishes written anonymous files into `objects/`.
+    publisher: Publisher,
     /// False once the filesystem refused `O_TMPFILE` or `/proc` is missing.
     anonymous: std::sync::atomic::AtomicBool,
     /// Which `objects/xx` folders existed when the transaction began: an object in a
     /// folder that did not cannot be stored yet, so its existence check is skipped.
     existing_dirs: [bool; 256],
-    /// Object folders that received objects, fsynced on commit.
-    published_dirs: Mutex<HashSet<u8>>,
     refs: Mutex<Vec<RefUpdate>>,
     fsync: bool,
     committed: bool,
@@ -176,6 +119,14 @@ impl Repo {
         rustix::fs::mkdirat(&tmp, stage_name.as_str(), Mode::from_raw_mode(0o775))
             .at(tmp_path.join(&stage_name))?;
         let stage = fsutil::open_dir_at(&tmp, &stage_name, &tmp_path.join(&stage_name))?;
+        let fsync = self.fsync_enabled();
+        let publisher = Publisher::new(
+            &stage,
+            tmp_path.join(&stage_name),
+            &self.objects,
+            self.path().join("objects"),
+            fsync,
+        )?;
         Ok(Transaction {
             repo: self,
             _lock: lock,
@@ -184,15 +135,13 @@ impl Repo {
             _stage_lock: stage_lock,
             claimed: Mutex::new(HashMap::new()),
             stage_dirs: Mutex::new(HashSet::new()),
-            pending: Mutex::new(Vec::new()),
-            pending_budget: pending_budget(),
+            publisher,
             anonymous: std::sync::atomic::AtomicBool::new(
                 rustix::fs::access("/proc/self/fd", rustix::fs::Access::EXISTS).is_ok(),
             ),
-            published_dirs: Mutex::new(HashSet::new()),
             existing_dirs: existing_object_dirs(self)?,
             refs: Mutex::new(Vec::new()),
-            fsync: self.fsync_enabled(),
+            fsync,
             committed: false,
             sizes: None,
             stats: TransactionStats::default(),
@@ -430,7 +379,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// Records a fully written object file: its size, and for an anonymous file, a place
-    /// in the queue to be linked into `objects/` (publishing early past the fd budget).
+    /// in the queue to be linked into `objects/`.
     fn finish_staged(
         &self,
         id: &ObjectId,
@@ -440,49 +389,9 @@ impl<'r> Transaction<'r> {
     ) -> Result<()> {
         self.claimed.lock().insert((*id, ty), stored_size);
         if staged.anonymous {
-            let mut pending = self.pending.lock();
-            pending.push(PendingObject::new(staged.rel, staged.fd));
-            // Flush our own batch when the process nears its fd budget (at least a few
-            // objects at a time, so a crowd of writers doesn't sync for every object).
-            let crowded = OPEN_PENDING.load(Ordering::Relaxed) >= self.pending_budget;
-            if pending.len() >= self.pending_budget || (crowded && pending.len() >= 16) {
-                let batch = std::mem::take(&mut *pending);
-                drop(pending);
-                self.sync()?;
-                self.link_pending(batch)?;
-            }
+            self.publisher
+                .push(PendingObject::new(staged.rel, staged.fd))?;
         }
-        Ok(())
-    }
-
-    /// Makes everything written so far durable: one `syncfs`, unless fsync is off.
-    fn sync(&self) -> Result<()> {
-        if self.fsync {
-            rustix::fs::syncfs(&self.stage).at(self.stage_path(""))?;
-        }
-        Ok(())
-    }
-
-    /// Makes written (and synced) anonymous objects visible by linking each to its name in
-    /// `objects/`, several folders at once.
-    fn link_pending(&self, batch: Vec<PendingObject>) -> Result<()> {
-        let mut by_dir: HashMap<&str, Vec<&PendingObject>> = HashMap::new();
-        for p in &batch {
-            by_dir.entry(&p.rel[..2]).or_default().push(p);
-        }
-        let objdir = self.repo.path().join("objects");
-        by_dir
-            .par_iter()
-            .try_for_each(|(name, objects)| -> Result<()> {
-                fsutil::ensure_dir_at(&self.repo.objects, name, &objdir.join(name))?;
-                let dest = fsutil::open_dir_at(&self.repo.objects, name, &objdir.join(name))?;
-                for p in objects {
-                    link_anonymous(&p.fd, &dest, &p.rel[3..]).at(objdir.join(&p.rel))?;
-                }
-                Ok(())
-            })?;
-        let mut dirs = self.published_dirs.lock();
-        dirs.extend(by_dir.keys().filter_map(|n| u8::from_str_radix(n, 16).ok()));
         Ok(())
     }
 
@@ -727,18 +636,13 @@ impl<'r> Transaction<'r> {
 
     /// How many written objects wait for publication.
     pub fn pending_len(&self) -> usize {
-        self.pending.lock().len()
+        self.publisher.pending_len()
     }
 
     /// Makes the anonymous objects written so far durable and visible now, so that an
     /// interrupted pull keeps them; refs still wait for [`Transaction::commit`].
     pub fn publish_written(&self) -> Result<()> {
-        let batch = std::mem::take(&mut *self.pending.lock());
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.sync()?;
-        self.link_pending(batch)
+        self.publisher.flush()
     }
 
     /// Queues a ref update, applied by [`Transaction::commit`] after the objects are in place.
@@ -751,12 +655,13 @@ impl<'r> Transaction<'r> {
     /// Publishes every object written so far, anonymous or staged by name, and makes the
     /// names durable; refs still wait for [`Transaction::commit`].
     pub fn publish_all(&self) -> Result<()> {
-        let batch = std::mem::take(&mut *self.pending.lock());
-        self.sync()?;
-        self.link_pending(batch)?;
+        self.publisher.flush()?;
         let objdir = self.repo.path().join("objects");
         let named: Vec<u8> = self.stage_dirs.lock().iter().copied().collect();
-        // Move the objects staged by name into place.
+        // Move the objects staged by name into place, once their bytes are on disk.
+        if !named.is_empty() {
+            self.sync()?;
+        }
         named.par_iter().try_for_each(|byte| -> Result<()> {
             let name = format!("{byte:02x}");
             let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
@@ -768,17 +673,18 @@ impl<'r> Transaction<'r> {
             }
             Ok(())
         })?;
-        // Make the new names durable with one fsync per object folder, before any ref.
-        let mut dirs = self.published_dirs.lock().clone();
-        dirs.extend(named);
-        if self.fsync && !dirs.is_empty() {
-            let dirs: Vec<u8> = dirs.into_iter().collect();
-            dirs.par_iter().try_for_each(|byte| -> Result<()> {
-                let name = format!("{byte:02x}");
-                let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-                rustix::fs::fsync(&dest).at(objdir.join(&name))
-            })?;
-            rustix::fs::fsync(&self.repo.objects).at(&objdir)?;
+        // Make the new names durable before any ref: one more `syncfs` writes the object
+        // folders' blocks together, where an fsync per folder would flush the disk for each.
+        if !self.claimed.lock().is_empty() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable: one `syncfs`, unless fsync is off.
+    fn sync(&self) -> Result<()> {
+        if self.fsync {
+            rustix::fs::syncfs(&self.stage).at(self.stage_path(""))?;
         }
         Ok(())
     }
