@@ -108,7 +108,7 @@ pub(super) fn dump_object(
     writeln!(out, "{ty} {id}")?;
     if flags.unswapped || flags.raw {
         let v = decode_object(id, ty, bytes)?;
-        let v = if flags.unswapped { v } else { byteswap(&v) };
+        let v = if flags.unswapped { v } else { v.byteswapped() };
         writeln!(out, "{}", for_console(&v.print(true)))?;
         if !flags.unswapped {
             return parent_of(ty, id, bytes);
@@ -210,28 +210,6 @@ pub(super) fn format_date(timestamp: u64) -> Option<String> {
     ))
 }
 
-/// `g_variant_byteswap`: every integer and double of the value with its bytes reversed.
-pub(super) fn byteswap(v: &Value) -> Value {
-    match v {
-        Value::Int16(n) => Value::Int16(n.swap_bytes()),
-        Value::Uint16(n) => Value::Uint16(n.swap_bytes()),
-        Value::Int32(n) => Value::Int32(n.swap_bytes()),
-        Value::Uint32(n) => Value::Uint32(n.swap_bytes()),
-        Value::Int64(n) => Value::Int64(n.swap_bytes()),
-        Value::Uint64(n) => Value::Uint64(n.swap_bytes()),
-        Value::Handle(n) => Value::Handle(n.swap_bytes()),
-        Value::Double(d) => Value::Double(f64::from_bits(d.to_bits().swap_bytes())),
-        Value::Variant(inner) => Value::Variant(Box::new(byteswap(inner))),
-        Value::Maybe(t, inner) => {
-            Value::Maybe(t.clone(), inner.as_ref().map(|i| Box::new(byteswap(i))))
-        }
-        Value::Array(t, items) => Value::Array(t.clone(), items.iter().map(byteswap).collect()),
-        Value::Tuple(items) => Value::Tuple(items.iter().map(byteswap).collect()),
-        Value::DictEntry(k, v) => Value::DictEntry(Box::new(byteswap(k)), Box::new(byteswap(v))),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,18 +225,5 @@ mod tests {
         let mut out = Vec::new();
         indented(&mut out, "x\ny").unwrap();
         assert_eq!(out, b"    x\n    y\n");
-    }
-
-    #[test]
-    fn byteswap_swaps_numbers_only() {
-        let v = Value::Tuple(vec![Value::Uint32(1), Value::str("s"), Value::Byte(7)]);
-        assert_eq!(
-            byteswap(&v),
-            Value::Tuple(vec![
-                Value::Uint32(1 << 24),
-                Value::str("s"),
-                Value::Byte(7)
-            ])
-        );
     }
 }

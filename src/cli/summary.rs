@@ -68,7 +68,7 @@ pub(super) fn dump_summary(bytes: &[u8], raw: bool, name: &str) -> anyhow::Resul
     // ostree prints the summary byteswapped to big-endian, as its integers mostly are:
     // timestamps read right, commit sizes (host order) do not.
     let shown = if cfg!(target_endian = "little") {
-        byteswapped(summary)
+        summary.byteswapped()
     } else {
         summary
     };
@@ -150,26 +150,4 @@ fn view(summary: &Value) -> String {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `g_variant_byteswap` on a little-endian host: every integer and double reversed.
-fn byteswapped(v: Value) -> Value {
-    match v {
-        Value::Int16(x) => Value::Int16(x.swap_bytes()),
-        Value::Uint16(x) => Value::Uint16(x.swap_bytes()),
-        Value::Int32(x) => Value::Int32(x.swap_bytes()),
-        Value::Uint32(x) => Value::Uint32(x.swap_bytes()),
-        Value::Handle(x) => Value::Handle(x.swap_bytes()),
-        Value::Int64(x) => Value::Int64(x.swap_bytes()),
-        Value::Uint64(x) => Value::Uint64(x.swap_bytes()),
-        Value::Double(x) => Value::Double(f64::from_bits(x.to_bits().swap_bytes())),
-        Value::Variant(b) => Value::Variant(Box::new(byteswapped(*b))),
-        Value::Maybe(t, b) => Value::Maybe(t, b.map(|b| Box::new(byteswapped(*b)))),
-        Value::Array(t, items) => Value::Array(t, items.into_iter().map(byteswapped).collect()),
-        Value::Tuple(items) => Value::Tuple(items.into_iter().map(byteswapped).collect()),
-        Value::DictEntry(k, v) => {
-            Value::DictEntry(Box::new(byteswapped(*k)), Box::new(byteswapped(*v)))
-        }
-        other => other,
-    }
 }

@@ -46,6 +46,33 @@ pub enum Value {
 }
 
 impl Value {
+    /// `g_variant_byteswap`: every integer and double with its bytes reversed (what
+    /// ostree prints for big-endian fields such as commit timestamps).
+    pub fn byteswapped(&self) -> Value {
+        match self {
+            Value::Int16(n) => Value::Int16(n.swap_bytes()),
+            Value::Uint16(n) => Value::Uint16(n.swap_bytes()),
+            Value::Int32(n) => Value::Int32(n.swap_bytes()),
+            Value::Uint32(n) => Value::Uint32(n.swap_bytes()),
+            Value::Int64(n) => Value::Int64(n.swap_bytes()),
+            Value::Uint64(n) => Value::Uint64(n.swap_bytes()),
+            Value::Handle(n) => Value::Handle(n.swap_bytes()),
+            Value::Double(d) => Value::Double(f64::from_bits(d.to_bits().swap_bytes())),
+            Value::Variant(inner) => Value::Variant(Box::new(inner.byteswapped())),
+            Value::Maybe(t, inner) => {
+                Value::Maybe(t.clone(), inner.as_ref().map(|i| Box::new(i.byteswapped())))
+            }
+            Value::Array(t, items) => {
+                Value::Array(t.clone(), items.iter().map(Value::byteswapped).collect())
+            }
+            Value::Tuple(items) => Value::Tuple(items.iter().map(Value::byteswapped).collect()),
+            Value::DictEntry(k, v) => {
+                Value::DictEntry(Box::new(k.byteswapped()), Box::new(v.byteswapped()))
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The type of this value.
     pub fn type_of(&self) -> Type {
         match self {
@@ -150,5 +177,23 @@ impl Value {
             Value::Uint64(n) => Some(*n),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    #[test]
+    fn byteswap_swaps_numbers_only() {
+        let v = Value::Tuple(vec![Value::Uint32(1), Value::str("s"), Value::Byte(7)]);
+        let swapped = Value::Tuple(vec![
+            Value::Uint32(1 << 24),
+            Value::str("s"),
+            Value::Byte(7),
+        ]);
+        assert_eq!(v.byteswapped(), swapped);
+        // `--add-metadata=i=5` stores a native (little-endian) int; ostree shows it swapped.
+        assert_eq!(Value::Int32(5).byteswapped().print(true), "83886080");
     }
 }
