@@ -6,15 +6,18 @@
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
 //! `safety` failures, kills and locking; `upgrade` upgrade and switch from an
-//! HTTP remote; `support` the sysroot helpers.
+//! HTTP remote; `realos` a real Debian userland deployed and run in a chroot (`userland`
+//! makes and caches it); `support` the sysroot helpers.
 
 mod boot;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
+mod realos;
 mod safety;
 mod support;
 mod upgrade;
+mod userland;
 
 use common::{oracle, sh, write};
 use support::*;

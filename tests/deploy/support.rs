@@ -409,6 +409,11 @@ impl Mounted {
         Self::mount(&["-t", "tmpfs", "tmpfs"], at)
     }
 
+    /// `src` bind-mounted at `at`, or `None` (saying why) where this machine cannot mount.
+    pub fn bind(src: &Path, at: &Path) -> Option<Self> {
+        Self::mount(&["--bind", src.to_str().unwrap()], at)
+    }
+
     fn mount(args: &[&str], at: &Path) -> Option<Self> {
         let mut all = args.to_vec();
         all.push(at.to_str().unwrap());
