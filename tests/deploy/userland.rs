@@ -93,9 +93,27 @@ fn debian_minbase(base: &Path) -> Result<Userland, String> {
         s(&root),
         &mirror,
     ];
-    run_quiet("timeout", &args).map_err(|e| format!("debootstrap failed: {e}"))?;
+    if let Err(e) = run_quiet("timeout", &args) {
+        unmount_below(&root);
+        return Err(format!("debootstrap failed: {e}"));
+    }
     save_to_cache(&root, &tarball);
     Ok(Userland { root, kind })
+}
+
+/// Detaches what a killed or failed debootstrap left mounted in its target (`/proc`, `/sys`),
+/// deepest first, so no mount outlives the test.
+fn unmount_below(root: &Path) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(root))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = Command::new("umount").args(["-l", point]).status();
+    }
 }
 
 /// Writes the tarball next to its final name, then renames it: a run killed midway, or two
@@ -240,7 +258,7 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs a program; its stdout, or why it failed (stderr's last lines).
+/// Runs a program; its stdout, or why it failed (the last lines it printed).
 fn run_quiet(program: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(program)
         .args(args)
@@ -249,7 +267,13 @@ fn run_quiet(program: &str, args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let err = String::from_utf8_lossy(&out.stderr);
+    // debootstrap says what went wrong on stdout, most tools on stderr.
+    let said = if out.stderr.is_empty() {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
+    let err = String::from_utf8_lossy(said);
     let tail: Vec<&str> = err.lines().rev().take(5).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(format!("{} ({})", tail.join(" / "), out.status))
