@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx and gnupg for the pull tests), then runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
+# nginx and gnupg for the pull tests, debootstrap for the real-OS deploy test), then runs every
+# unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=
+apt_install() {
+  echo "installing: $*"
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  apt-get install -y -qq "$@" >/dev/null
+}
 
 need=()
 command -v ostree >/dev/null || need+=(ostree)
@@ -11,12 +20,10 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v gpg >/dev/null || need+=(gnupg)
 command -v gpgv >/dev/null || need+=(gpgv)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+# Optional: without it (or without a reachable mirror) the real-OS test uses a smaller tree.
+[ -x /usr/sbin/debootstrap ] || apt_install debootstrap ||
+  echo "debootstrap not installed: the real-OS deploy test will fall back to the host's shell"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -11,12 +11,12 @@
 
 use super::Sysroot;
 use super::deployment::Deployment;
+use super::dirs::mkdir_p;
 use super::kargs::KernelArgs;
 use super::kernel::{KernelLayout, find_kernel};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 /// Makes `new` the list of deployments, in boot order; `postclean` runs a cleanup (with prune)
@@ -203,14 +203,6 @@ fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool 
         && a.bootconfig.overlay_initrds() == b.bootconfig.overlay_initrds()
         && nonostree_kargs(a) == nonostree_kargs(b)
         && commit_version(sysroot, &a.csum) == commit_version(sysroot, &b.csum)
-}
-
-fn mkdir_p(path: &Path, mode: u32) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-        .with_context(|| format!("mkdir({})", path.display()))
 }
 
 /// Writes `boot/loader.N/entries` afresh, installing kernels as needed.

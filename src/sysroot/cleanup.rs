@@ -6,11 +6,11 @@
 
 use super::Sysroot;
 use super::deploy::{list_deployment_dirs, set_immutable};
+use super::dirs::subdirectories_if_exist;
 use super::etc_merge::remove_all;
 use anyhow::Context;
 use rostree_store::prune::{PruneOptions, prune};
 use std::collections::HashSet;
-use std::io::ErrorKind;
 
 /// Runs the cleanup; `prune` also prunes the repository, printing what it freed.
 pub fn cleanup(sysroot: &Sysroot, do_prune: bool) -> anyhow::Result<()> {
@@ -60,16 +60,9 @@ fn cleanup_old_deployments(sysroot: &Sysroot) -> anyhow::Result<()> {
         .iter()
         .map(|d| d.bootcsum.as_str())
         .collect();
-    let deploy = sysroot.join("ostree/deploy");
-    let mut stateroots = Vec::new();
-    for entry in std::fs::read_dir(&deploy).with_context(|| deploy.display().to_string())? {
-        let entry = entry.with_context(|| deploy.display().to_string())?;
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            stateroots.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
     let booted = sysroot.booted_deployment().map(|d| d.dirpath());
-    for os in stateroots {
+    for stateroot in subdirectories_if_exist(&sysroot.join("ostree/deploy"))? {
+        let os = stateroot.file_name().to_string_lossy().into_owned();
         for (csum, serial) in list_deployment_dirs(sysroot, &os)? {
             let rel = format!("ostree/deploy/{os}/deploy/{csum}.{serial}");
             if active_dirs.contains(&rel) || booted.as_deref() == Some(rel.as_str()) {
@@ -81,17 +74,7 @@ fn cleanup_old_deployments(sysroot: &Sysroot) -> anyhow::Result<()> {
             remove_all(&root)?;
         }
     }
-    let boot_ostree = sysroot.join("boot/ostree");
-    let iter = match std::fs::read_dir(&boot_ostree) {
-        Ok(it) => it,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| boot_ostree.display().to_string()),
-    };
-    for entry in iter {
-        let entry = entry.with_context(|| boot_ostree.display().to_string())?;
-        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
+    for entry in subdirectories_if_exist(&sysroot.join("boot/ostree"))? {
         let name = entry.file_name().to_string_lossy().into_owned();
         // Only `<os>-<sha256>` directories are ours to delete.
         let Some((_, csum)) = name.rsplit_once('-') else {

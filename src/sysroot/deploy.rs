@@ -8,6 +8,7 @@ use super::bootconfig::BootConfig;
 use super::bootloader::write_deployments;
 use super::cleanup::cleanup;
 use super::deployment::{Deployment, parse_deploy_dir_name};
+use super::dirs::subdirectories_if_exist;
 use super::etc_merge::{merge_etc, remove_all};
 use super::kargs::KernelArgs;
 use super::kernel::find_kernel;
@@ -158,17 +159,8 @@ fn allocate_deployserial(sysroot: &Sysroot, osname: &str, csum: &str) -> anyhow:
 /// The deployment directories of a stateroot, as `(csum, serial)`.
 pub fn list_deployment_dirs(sysroot: &Sysroot, osname: &str) -> anyhow::Result<Vec<(String, u32)>> {
     let dir = sysroot.join(&format!("ostree/deploy/{osname}/deploy"));
-    let iter = match std::fs::read_dir(&dir) {
-        Ok(it) => it,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| dir.display().to_string()),
-    };
     let mut out = Vec::new();
-    for entry in iter {
-        let entry = entry.with_context(|| dir.display().to_string())?;
-        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
+    for entry in subdirectories_if_exist(&dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         match parse_deploy_dir_name(&name) {
             Some(parsed) => out.push(parsed),

@@ -2,6 +2,7 @@
 //! 2022.7 does: first `usr/lib/modules/<kver>/vmlinuz` (the first such directory in readdir
 //! order), else the legacy `usr/lib/ostree-boot/` or `boot/` with `vmlinuz-<ver>-<sha256>` names.
 
+use super::dirs::subdirectories_if_exist;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use std::io::ErrorKind;
@@ -57,18 +58,8 @@ fn exists(path: &Path) -> anyhow::Result<bool> {
 }
 
 fn from_usr_lib_modules(deployment: &Path) -> anyhow::Result<Option<KernelLayout>> {
-    let modules = deployment.join("usr/lib/modules");
-    let iter = match std::fs::read_dir(&modules) {
-        Ok(it) => it,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("opendir({})", modules.display())),
-    };
     let mut found = None;
-    for entry in iter {
-        let entry = entry.with_context(|| modules.display().to_string())?;
-        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
+    for entry in subdirectories_if_exist(&deployment.join("usr/lib/modules"))? {
         let vmlinuz = entry.path().join("vmlinuz");
         match std::fs::metadata(&vmlinuz) {
             Ok(m) if m.is_file() => {

@@ -1,5 +1,6 @@
 //! Creating a sysroot (`admin init-fs`) and a stateroot (`admin os-init`), and the sysroot lock.
 
+use super::dirs::mkdir_p;
 use anyhow::{Context, bail};
 use rostree_store::{Repo, RepoMode};
 use rustix::fs::{FlockOperation, Mode, OFlags};
@@ -7,15 +8,6 @@ use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// `mkdir -p` with `mode` for the created directories (the umask applies, as in ostree).
-fn mkdir_p(path: &Path, mode: u32) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-        .with_context(|| format!("mkdir({})", path.display()))
-}
 
 /// `admin init-fs PATH`: the top-level directories of a root filesystem, then `ostree/repo`
 /// (bare) and `ostree/deploy`. PATH must exist. With `modern`, only `boot` and `ostree`.

@@ -9,7 +9,7 @@
 //! Changing what boots means writing a complete new `loader.<other>` and then renaming one
 //! symlink over `boot/loader`, so a crash at any point boots the old or the new set, never a mix.
 //!
-//! Layout: `layout` (init-fs, os-init, the sysroot lock), `deployment`, `bootconfig` (BLS
+//! Layout: `layout` (init-fs, os-init, the sysroot lock), `deployment`, `dirs` (directory helpers), `bootconfig` (BLS
 //! entries), `kargs`, `kernel` (finding the kernel and its bootcsum), `deploy` (checking out a
 //! new deployment), `edit` (pin, origin, kernel arguments in place), `etc_merge` (the 3-way `/etc` merge), `bootloader` (writing a new list of
 //! deployments: entries, bootlinks, the atomic swap), `cleanup`, `status`, `upgrade` (following an origin: pull, then deploy).
@@ -21,6 +21,7 @@ pub mod bootloader;
 pub mod cleanup;
 pub mod deploy;
 pub mod deployment;
+pub mod dirs;
 pub mod edit;
 pub mod etc_merge;
 pub mod kargs;
@@ -162,14 +163,8 @@ impl Sysroot {
     /// The `ostree-*.conf` entries of `boot/loader.N/entries`, with their file names.
     fn read_boot_entries(&self, bootversion: u32) -> anyhow::Result<Vec<(String, BootConfig)>> {
         let dir = self.join(&format!("boot/loader.{bootversion}/entries"));
-        let iter = match std::fs::read_dir(&dir) {
-            Ok(it) => it,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| dir.display().to_string()),
-        };
         let mut out = Vec::new();
-        for entry in iter {
-            let entry = entry.with_context(|| dir.display().to_string())?;
+        for entry in dirs::entries_if_exists(&dir)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             let meta = std::fs::metadata(&path).with_context(|| path.display().to_string())?;

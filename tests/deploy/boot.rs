@@ -7,17 +7,16 @@ use std::os::unix::fs::MetadataExt;
 
 #[test]
 fn boot_on_its_own_filesystem_gets_copies_like_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, _) = pair(base, Tool::Rostree);
     // Declared after `scratch`: unmounted before the directory goes.
-    let Some(_ours) = TmpfsMount::new(&p.ours.join("boot")) else {
+    let Some(_ours) = Mounted::tmpfs(&p.ours.join("boot")) else {
         return;
     };
-    let Some(_theirs) = TmpfsMount::new(&p.theirs.join("boot")) else {
+    let Some(_theirs) = Mounted::tmpfs(&p.theirs.join("boot")) else {
         return;
     };
     p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
@@ -45,19 +44,12 @@ fn boot_on_its_own_filesystem_gets_copies_like_ostree() {
 
 #[test]
 fn boot_loaders_other_than_bls_are_refused_before_any_change() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
-    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
-    commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let (sysroot, _) = deployed_sysroot(base, &os_tree(base, "v1"));
+    let sr = sysroot_arg(&sysroot);
     write(
         &sysroot.join("boot/grub2/grub.cfg"),
         b"# grub2-mkconfig output\n",
@@ -77,26 +69,21 @@ fn boot_loaders_other_than_bls_are_refused_before_any_change() {
         assert!(snapshot_diff(&before, &boot_state(&sysroot)).is_empty());
     }
     // Saying BLS entries are all that is read lets it through.
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let repo = repo_arg(&sysroot);
     sh(
         rostree_bin(),
         &[repo.as_str(), "config", "set", "sysroot.bootloader", "none"],
     )
     .ok();
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    deploy_stable(&sysroot).ok();
     assert_eq!(oracle_status(&sysroot).matches("  testos ").count(), 2);
 }
 
 #[test]
 fn legacy_and_initramfs_less_kernel_layouts_match_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, _) = pair(base, Tool::Rostree);
     // Legacy: /boot/vmlinuz-<ver>-<sha256>, with content in /var (ignored, with a note).
@@ -144,10 +131,9 @@ fn legacy_and_initramfs_less_kernel_layouts_match_ostree() {
 
 #[test]
 fn a_dtb_directory_is_checksummed_and_copied_like_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, _) = pair(base, Tool::Rostree);
     let tree = os_tree(base, "dtb");
@@ -169,7 +155,7 @@ fn a_dtb_directory_is_checksummed_and_copied_like_ostree() {
     // ("symlinkat: File exists"); rostree replaces it.
     std::os::unix::fs::symlink("a.dtb", dtb.join("link.dtb")).unwrap();
     let c2 = commit(&p.ours, Tool::Rostree, &tree, "dtb2", 3);
-    let sr = format!("--sysroot={}", p.ours.display());
+    let sr = sysroot_arg(&p.ours);
     for _ in 0..2 {
         admin(
             Tool::Rostree,

@@ -1,7 +1,7 @@
 //! The 3-way `/etc` merge: local changes kept, the merge deployment untouched, ostree's
 //! behaviour on odd changes, and no writes through symlinks of the new commit.
 
-use crate::common::{chmod, oracle, set_xattr, sh, write};
+use crate::common::{chmod, set_xattr, sh, write};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -9,28 +9,16 @@ use std::path::Path;
 
 #[test]
 fn etc_merge_keeps_local_changes_and_leaves_the_old_deployment_alone() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
-    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
-    let c1 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let (sysroot, c1) = deployed_sysroot(base, &os_tree(base, "v1"));
     let old = deployment_dir(&sysroot, &c1, 0);
     edit_etc(&old.join("etc"));
     let before = snapshot(&old);
     let c2 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v2"), "2.0", 2);
-    let out = admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let out = deploy_stable(&sysroot).ok();
     assert!(
         out.contains("Copying /etc changes: 1 modified, 1 removed, 5 added"),
         "{out}"
@@ -92,10 +80,9 @@ fn etc_merge_keeps_local_changes_and_leaves_the_old_deployment_alone() {
 
 #[test]
 fn etc_merge_edge_cases_match_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, c1) = pair(base, Tool::Rostree);
     p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
@@ -119,21 +106,13 @@ fn etc_merge_edge_cases_match_ostree() {
 
 #[test]
 fn etc_merge_never_writes_through_a_symlink_of_the_new_commit() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
-    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
     let v1 = os_tree(base, "v1");
     write(&v1.join("usr/etc/d/x"), b"x\n");
-    let c1 = commit(&sysroot, Tool::Rostree, &v1, "1.0", 1);
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let (sysroot, c1) = deployed_sysroot(base, &v1);
     let etc = deployment_dir(&sysroot, &c1, 0).join("etc");
     std::fs::remove_file(etc.join("d/x")).unwrap();
     write(&etc.join("d/new"), b"local\n");
@@ -142,10 +121,7 @@ fn etc_merge_never_writes_through_a_symlink_of_the_new_commit() {
     write(&v2.join("usr/share/victim/x"), b"x\n");
     std::os::unix::fs::symlink("../share/victim", v2.join("usr/etc/d")).unwrap();
     let c2 = commit(&sysroot, Tool::Rostree, &v2, "2.0", 2);
-    let run = admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    );
+    let run = deploy_stable(&sysroot);
     run.ok();
     let err = run.stderr();
     assert!(
@@ -171,6 +147,5 @@ fn etc_merge_never_writes_through_a_symlink_of_the_new_commit() {
         std::fs::read_link(root.join("etc/d")).unwrap(),
         Path::new("../share/victim")
     );
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
-    sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+    oracle_fsck(&sysroot);
 }

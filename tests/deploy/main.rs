@@ -6,25 +6,27 @@
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
 //! `safety` failures, kills and locking; `upgrade` upgrade and switch from an
-//! HTTP remote; `support` the sysroot helpers.
+//! HTTP remote; `realos` a real Debian userland deployed and run in a chroot (`userland`
+//! makes and caches it); `support` the sysroot helpers.
 
 mod boot;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
+mod realos;
 mod safety;
 mod support;
 mod upgrade;
+mod userland;
 
 use common::{oracle, sh, write};
 use support::*;
 
 #[test]
 fn init_fs_and_os_init_create_what_ostree_creates() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     for modern in [false, true] {
         let mk = |name: &str, tool: Tool| {
@@ -35,7 +37,7 @@ fn init_fs_and_os_init_create_what_ostree_creates() {
                 args.push("--modern");
             }
             admin(tool, &args).ok();
-            let sr = format!("--sysroot={}", p.display());
+            let sr = sysroot_arg(&p);
             admin(tool, &["os-init", &sr, "testos"]).ok();
             // Both refuse an existing stateroot.
             let again = admin(tool, &["os-init", &sr, "testos"]);
@@ -67,7 +69,7 @@ fn init_fs_and_os_init_create_what_ostree_creates() {
         err.starts_with("error: ") && err.contains("missing"),
         "{err}"
     );
-    let sr = format!("--sysroot={}", missing.display());
+    let sr = sysroot_arg(&missing);
     let err = admin(Tool::Rostree, &["os-init", &sr, "testos"]).fails();
     let expected = format!(
         "error: opendir({}): No such file or directory\n",
@@ -79,10 +81,9 @@ fn init_fs_and_os_init_create_what_ostree_creates() {
 
 #[test]
 fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, c1) = pair(base, Tool::Rostree);
     let r = Tool::Rostree;
@@ -163,10 +164,9 @@ fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
 
 #[test]
 fn origin_file_and_json_status() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, c1) = pair(base, Tool::Rostree);
     let origin = base.join("custom.origin");
@@ -190,7 +190,7 @@ fn origin_file_and_json_status() {
     p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
     p.step(Tool::Rostree, &["deploy", "--os=testos", "testos/stable"]);
 
-    let sr = format!("--sysroot={}", p.ours.display());
+    let sr = sysroot_arg(&p.ours);
     let json = admin(Tool::Rostree, &["status", "--json", &sr]).ok();
     assert!(json.starts_with("{\"bootversion\":"), "{json}");
     assert!(
@@ -211,11 +211,10 @@ fn origin_file_and_json_status() {
 
 #[test]
 fn each_tool_continues_what_the_other_started() {
-    if !requirements_met() {
-        return;
-    }
     for (a, b) in [(Tool::Rostree, Tool::Ostree), (Tool::Ostree, Tool::Rostree)] {
-        let scratch = Scratch::new();
+        let Some(scratch) = admin_scratch() else {
+            return;
+        };
         let base = scratch.path();
         // `ours` alternates the two tools; `theirs` is ostree only.
         let (p, c1) = pair(base, a);
@@ -253,10 +252,9 @@ fn each_tool_continues_what_the_other_started() {
 
 #[test]
 fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, c1) = pair(base, Tool::Rostree);
     let r = Tool::Rostree;
@@ -316,8 +314,8 @@ fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
     edit_etc(&deployment_dir(&p.theirs, &c1, 1).join("etc"));
     // Added entries are listed in the directory's enumeration order, which differs between
     // two sysroots: both tools must agree on one sysroot, and on the set across the two.
-    let theirs_sr = format!("--sysroot={}", p.theirs.display());
-    let ours_sr = format!("--sysroot={}", p.ours.display());
+    let theirs_sr = sysroot_arg(&p.theirs);
+    let ours_sr = sysroot_arg(&p.ours);
     let expected = admin(Tool::Ostree, &["config-diff", "--os=testos", &theirs_sr]).ok();
     let diff = admin(r, &["config-diff", "--os=testos", &theirs_sr]).ok();
     assert_eq!(diff, expected);
@@ -342,10 +340,9 @@ fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
 
 #[test]
 fn two_stateroots_share_the_boot_menu() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let (p, _) = pair(base, Tool::Rostree);
     let (r, o) = (Tool::Rostree, Tool::Ostree);
@@ -377,19 +374,12 @@ fn two_stateroots_share_the_boot_menu() {
 
 #[test]
 fn rollback_makes_the_previous_deployment_the_default() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
-    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
-    let c1 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v1"), "1.0", 1);
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let (sysroot, c1) = deployed_sysroot(base, &os_tree(base, "v1"));
+    let sr = sysroot_arg(&sysroot);
     let err = admin(Tool::Rostree, &["rollback", &sr, "--os=testos"]).fails();
     assert_eq!(err, "error: No rollback deployment found for OS 'testos'\n");
     let c2 = commit(&sysroot, Tool::Rostree, &os_tree(base, "v2"), "2.0", 2);
@@ -424,10 +414,9 @@ fn rollback_makes_the_previous_deployment_the_default() {
 
 #[test]
 fn karg_delete_matches_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let (p, _) = pair(scratch.path(), Tool::Rostree);
     let r = Tool::Rostree;
     let d = |extra: &[&'static str]| {
@@ -450,7 +439,7 @@ fn karg_delete_matches_ostree() {
     p.step(r, &d(&["--karg-delete=nokey"]));
     p.step(r, &d(&["--karg-delete=a"]));
     // A usage error: ostree adds its usage text, rostree one line.
-    let sr = format!("--sysroot={}", p.ours.display());
+    let sr = sysroot_arg(&p.ours);
     let err = admin(
         r,
         &[
@@ -471,13 +460,12 @@ fn karg_delete_matches_ostree() {
 
 #[test]
 fn bls_append_except_default_matches_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let (p, _) = pair(scratch.path(), Tool::Rostree);
     for sysroot in [&p.ours, &p.theirs] {
-        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+        let repo = repo_arg(sysroot);
         let value = "grub_users=\"\";foo=bar;zed=1;foo=baz";
         let args = [
             repo.as_str(),

@@ -1,28 +1,21 @@
 //! Failure and concurrency: bad input changes nothing that boots, kill -9 never leaves a
 //! half-written boot configuration, and the sysroot lock is ostree's.
 
-use crate::common::{oracle, rostree_bin, sh, write};
+use crate::common::{rostree_bin, sh, write};
 use crate::support::*;
 use std::path::Path;
 
 #[test]
 fn bad_input_fails_clearly_and_changes_nothing_that_boots() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
-    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
     let tree = os_tree(base, "v1");
-    commit(&sysroot, Tool::Rostree, &tree, "1.0", 1);
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    let (sysroot, _) = deployed_sysroot(base, &tree);
+    let sr = sysroot_arg(&sysroot);
     let before = boot_state(&sysroot);
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let repo = repo_arg(&sysroot);
     let bad_commit = |name: &str, change: &dyn Fn(&Path)| {
         let t = base.join(format!("bad-{name}"));
         sh("cp", &["-a", tree.to_str().unwrap(), t.to_str().unwrap()]).ok();
@@ -110,13 +103,12 @@ fn bad_input_fails_clearly_and_changes_nothing_that_boots() {
 
 #[test]
 fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let sysroot = new_sysroot(base, "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
+    let sr = sysroot_arg(&sysroot);
     // Enough files that a deploy takes a while, so kills land at many points of it.
     let tree = os_tree(base, "v1");
     for i in 0..3000 {
@@ -127,33 +119,15 @@ fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
     }
     commit(&sysroot, Tool::Rostree, &tree, "1.0", 1);
     let start = std::time::Instant::now();
-    admin(
-        Tool::Rostree,
-        &["deploy", &sr, "--os=testos", "testos/stable"],
-    )
-    .ok();
+    deploy_stable(&sysroot).ok();
     let full = start.elapsed();
     let mut deployed = 1;
     let mut interrupted = 0;
     for step in 0..12u32 {
         let delay = full * step / 10;
         let before = oracle_status(&sysroot);
-        let mut child = std::process::Command::new(rostree_bin())
-            .args([
-                "admin",
-                "deploy",
-                &sr,
-                "--os=testos",
-                "--retain",
-                "testos/stable",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let finished = child.wait().unwrap().success();
+        let deploy = ["deploy", &sr, "--os=testos", "--retain", "testos/stable"];
+        let finished = run_killed_after(&deploy, delay);
         // Whatever the moment, the entries boot either the old or the new list, and each
         // entry's kernel, initramfs and deployment are complete.
         let after = oracle_status(&sysroot);
@@ -168,8 +142,7 @@ fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
         entries_are_complete(&sysroot);
         // Either tool cleans up what the kill left behind.
         admin(Tool::Ostree, &["cleanup", &sr]).ok();
-        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
-        sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+        oracle_fsck(&sysroot);
     }
     admin(Tool::Rostree, &["cleanup", &sr]).ok();
     println!("{interrupted} of 12 deploys killed before they switched the boot entries");
@@ -181,15 +154,7 @@ fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
         let before = oracle_status(&sysroot);
         let n_before = before.matches("  testos ").count();
         let last = (n_before - 1).to_string();
-        let mut child = std::process::Command::new(rostree_bin())
-            .args(["admin", "undeploy", &sr, &last])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let finished = child.wait().unwrap().success();
+        let finished = run_killed_after(&["undeploy", &sr, &last], delay);
         let after = oracle_status(&sysroot);
         let n = after.matches("  testos ").count();
         if finished || n != n_before {
@@ -200,13 +165,27 @@ fn kill_9_during_deploy_or_undeploy_leaves_a_complete_boot_configuration() {
         }
         entries_are_complete(&sysroot);
         admin(Tool::Rostree, &["cleanup", &sr]).ok();
-        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
-        sh(&oracle(), &[repo.as_str(), "fsck", "-q"]).ok();
+        oracle_fsck(&sysroot);
         if n == 1 {
             break;
         }
     }
     println!("{interrupted} undeploys killed before they switched the boot entries");
+}
+
+/// Runs `rostree admin ARGS...` and kills it with SIGKILL after `delay`; returns whether it
+/// finished first (and succeeded).
+fn run_killed_after(args: &[&str], delay: std::time::Duration) -> bool {
+    let mut child = std::process::Command::new(rostree_bin())
+        .arg("admin")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap().success()
 }
 
 /// Every boot entry's kernel and initramfs exist, and `ostree admin status` reads them.
@@ -227,12 +206,11 @@ fn entries_are_complete(sysroot: &Path) {
 
 #[test]
 fn the_sysroot_lock_is_shared_with_ostree() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let sysroot = new_sysroot(scratch.path(), "ours", Tool::Rostree);
-    let sr = format!("--sysroot={}", sysroot.display());
+    let sr = sysroot_arg(&sysroot);
     let lock = rustix::fs::open(
         sysroot.join("ostree/lock"),
         rustix::fs::OFlags::CREATE | rustix::fs::OFlags::RDWR,

@@ -1,6 +1,7 @@
 //! Helpers of the `admin` tests: the two tools, sysroots made by each, a small bootable OS
 //! tree, and snapshots of sysroots to compare.
 
+use crate::common::mount::is_mounted;
 use crate::common::{Run, chmod, is_root, oracle, rostree_bin, sh, tempdir, write};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -99,13 +100,47 @@ pub fn is_immutable(dir: &Path) -> Option<bool> {
     Some(flags.contains(rustix::fs::IFlags::IMMUTABLE))
 }
 
-/// Whether the test can run: deployments keep file owners, which needs root (CI is root).
-pub fn requirements_met() -> bool {
+/// How every `admin` test starts: a [`Scratch`] directory, or `None` (saying why) where the
+/// test cannot run: deployments keep file owners, which needs root (CI is root).
+pub fn admin_scratch() -> Option<Scratch> {
     if !is_root() {
         eprintln!("skipping: admin deploy tests need root (deployments keep file owners)");
-        return false;
+        return None;
     }
-    true
+    Some(Scratch::new())
+}
+
+/// `--sysroot=PATH`.
+pub fn sysroot_arg(sysroot: &Path) -> String {
+    format!("--sysroot={}", sysroot.display())
+}
+
+/// `--repo=PATH` of a sysroot's repository.
+pub fn repo_arg(sysroot: &Path) -> String {
+    format!("--repo={}", sysroot.join("ostree/repo").display())
+}
+
+/// `ostree fsck` of a sysroot's repository, asserting it finds nothing wrong.
+pub fn oracle_fsck(sysroot: &Path) {
+    sh(&oracle(), &[repo_arg(sysroot).as_str(), "fsck", "-q"]).ok();
+}
+
+/// `rostree admin deploy --os=testos testos/stable` on a sysroot.
+pub fn deploy_stable(sysroot: &Path) -> Run {
+    let sr = sysroot_arg(sysroot);
+    admin(
+        Tool::Rostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+}
+
+/// A sysroot made by rostree with `tree` committed (version 1.0) and deployed; returns the
+/// sysroot and the commit.
+pub fn deployed_sysroot(base: &Path, tree: &Path) -> (PathBuf, String) {
+    let sysroot = new_sysroot(base, "ours", Tool::Rostree);
+    let csum = commit(&sysroot, Tool::Rostree, tree, "1.0", 1);
+    deploy_stable(&sysroot).ok();
+    (sysroot, csum)
 }
 
 /// A small bootable OS tree: binaries, `/usr/etc` defaults, a kernel and an initramfs.
@@ -146,8 +181,7 @@ pub fn new_sysroot(base: &Path, name: &str, tool: Tool) -> PathBuf {
     let sysroot = base.join(name);
     std::fs::create_dir_all(&sysroot).unwrap();
     admin(tool, &["init-fs", sysroot.to_str().unwrap()]).ok();
-    let sr = format!("--sysroot={}", sysroot.display());
-    let out = admin(tool, &["os-init", &sr, "testos"]).ok();
+    let out = admin(tool, &["os-init", &sysroot_arg(&sysroot), "testos"]).ok();
     assert_eq!(out, "ostree/deploy/testos initialized as OSTree root\n");
     sysroot
 }
@@ -155,7 +189,7 @@ pub fn new_sysroot(base: &Path, name: &str, tool: Tool) -> PathBuf {
 /// Commits `tree` as `testos/stable` into the sysroot's repo with `tool`, at a fixed time
 /// so both tools' commits have the same checksum.
 pub fn commit(sysroot: &Path, tool: Tool, tree: &Path, version: &str, day: u32) -> String {
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let repo = repo_arg(sysroot);
     let version = format!("--add-metadata-string=version={version}");
     let ts = format!("--timestamp=2024-01-{day:02} 00:00:00");
     let tree = tree.to_str().unwrap();
@@ -181,7 +215,7 @@ pub fn snapshot(sysroot: &Path) -> BTreeMap<String, String> {
     out
 }
 
-pub fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -204,10 +238,7 @@ pub fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
                 std::fs::read_link(&p).unwrap().display()
             ));
         } else if m.is_file() {
-            desc.push_str(&format!(
-                " {:?}",
-                String::from_utf8_lossy(&std::fs::read(&p).unwrap())
-            ));
+            desc.push_str(&file_contents(&std::fs::read(&p).unwrap()));
         } else if m.is_dir() {
             if let Some(true) = is_immutable(&p) {
                 desc.push_str(" immutable");
@@ -218,6 +249,19 @@ pub fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         }
         out.insert(rel, desc);
     }
+}
+
+/// A file's bytes in a snapshot: small files (configuration, boot entries, origins) as text,
+/// so a diff shows them; larger ones as their SHA-256, which keeps snapshots of real
+/// operating systems quick to take and compare.
+fn file_contents(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    if bytes.len() <= 4096 {
+        return format!(" {:?}", String::from_utf8_lossy(bytes));
+    }
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!(" {} bytes, sha256 {hex}", bytes.len())
 }
 
 /// Lists differences between two snapshots.
@@ -251,14 +295,12 @@ pub fn neutral(run: &Run, sysroot: &Path) -> String {
 
 /// `ostree admin status` of a sysroot, asserting success.
 pub fn oracle_status(sysroot: &Path) -> String {
-    let sr = format!("--sysroot={}", sysroot.display());
-    admin(Tool::Ostree, &["status", &sr]).ok()
+    admin(Tool::Ostree, &["status", &sysroot_arg(sysroot)]).ok()
 }
 
 /// `ostree refs` of the sysroot's repository, sorted.
 pub fn refs(sysroot: &Path) -> Vec<String> {
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
-    let mut v: Vec<String> = sh(&oracle(), &[repo.as_str(), "refs"])
+    let mut v: Vec<String> = sh(&oracle(), &[repo_arg(sysroot).as_str(), "refs"])
         .ok()
         .lines()
         .map(str::to_string)
@@ -295,7 +337,7 @@ impl Pair {
     /// oracle's; asserts identical output and files.
     pub fn step(&self, ours_tool: Tool, args: &[&str]) -> String {
         let run_on = |tool: Tool, sysroot: &Path| {
-            let sr = format!("--sysroot={}", sysroot.display());
+            let sr = sysroot_arg(sysroot);
             let mut all: Vec<&str> = args.to_vec();
             all.push(&sr);
             let r = admin(tool, &all);
@@ -322,7 +364,7 @@ impl Pair {
             theirs,
             "{when}: ostree admin status"
         );
-        let sr = format!("--sysroot={}", self.theirs.display());
+        let sr = sysroot_arg(&self.theirs);
         let ours_on_theirs = admin(Tool::Rostree, &["status", &sr]).ok();
         assert_eq!(
             ours_on_theirs, theirs,
@@ -357,22 +399,46 @@ pub fn boot_state(sysroot: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A tmpfs mounted for the test's life.
-pub struct TmpfsMount(pub PathBuf);
+/// A mount held for the test's life and unmounted when dropped, even when the test fails, so
+/// no mount outlives it. Declare it after the [`Scratch`] it lies in: it goes first.
+pub struct Mounted(PathBuf);
 
-impl TmpfsMount {
-    pub fn new(at: &Path) -> Option<Self> {
-        let r = sh("mount", &["-t", "tmpfs", "tmpfs", at.to_str().unwrap()]);
+impl Mounted {
+    /// A tmpfs at `at`, or `None` (saying why) where this machine cannot mount one.
+    pub fn tmpfs(at: &Path) -> Option<Self> {
+        Self::mount(&["-t", "tmpfs", "tmpfs"], at)
+    }
+
+    /// `src` bind-mounted at `at`, or `None` (saying why) where this machine cannot mount.
+    pub fn bind(src: &Path, at: &Path) -> Option<Self> {
+        Self::mount(&["--bind", src.to_str().unwrap()], at)
+    }
+
+    fn mount(args: &[&str], at: &Path) -> Option<Self> {
+        let mut all = args.to_vec();
+        all.push(at.to_str().unwrap());
+        let r = sh("mount", &all);
         if !r.out.status.success() {
-            eprintln!("skipping: cannot mount a tmpfs: {}", r.stderr());
+            eprintln!(
+                "skipping: cannot mount {args:?} at {}: {}",
+                at.display(),
+                r.stderr()
+            );
             return None;
         }
-        Some(TmpfsMount(at.to_path_buf()))
+        Some(Mounted(at.to_path_buf()))
     }
 }
 
-impl Drop for TmpfsMount {
+impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
+        // Busy (a process of the test still in it): detach it now, the kernel ends it later.
+        if is_mounted(&self.0) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
     }
 }

@@ -69,7 +69,7 @@ impl Server {
 /// (tests/pull.rs covers `remote add`).
 fn following(base: &Path, name: &str, tool: Tool, url: &str, remote_args: &[&str]) -> PathBuf {
     let sysroot = new_sysroot(base, name, tool);
-    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    let repo = repo_arg(&sysroot);
     let mut args = vec![repo.as_str(), "remote", "add"];
     args.extend_from_slice(remote_args);
     args.extend_from_slice(&["origin", url]);
@@ -104,7 +104,7 @@ fn following_pair(base: &Path, first: Tool, server: &Server, remote_args: &[&str
 fn failing_step(p: &Pair, ours_tool: Tool, args: &[&str]) -> String {
     let before = (boot_state(&p.ours), boot_state(&p.theirs));
     let run_on = |tool: Tool, sysroot: &Path| {
-        let sr = format!("--sysroot={}", sysroot.display());
+        let sr = sysroot_arg(sysroot);
         let mut all = args.to_vec();
         all.push(&sr);
         neutral(&admin(tool, &all), sysroot)
@@ -124,7 +124,7 @@ fn failing_step(p: &Pair, ours_tool: Tool, args: &[&str]) -> String {
 
 /// The origin of the default deployment.
 fn default_origin(sysroot: &Path) -> String {
-    let sr = format!("--sysroot={}", sysroot.display());
+    let sr = sysroot_arg(sysroot);
     let status = admin(Tool::Ostree, &["status", &sr]).ok();
     let first = status
         .lines()
@@ -139,17 +139,16 @@ fn default_origin(sysroot: &Path) -> String {
 
 #[test]
 fn upgrade_follows_the_remote_as_ostree_does() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let server = Server::new(base);
     let r = Tool::Rostree;
     let c1 = server.publish(&os_tree(base, "v1"), "testos/stable", "1.0", 1);
     let p = following_pair(base, r, &server, &["--no-gpg-verify"]);
     for sysroot in [&p.ours, &p.theirs] {
-        let sr = format!("--sysroot={}", sysroot.display());
+        let sr = sysroot_arg(sysroot);
         let d = admin(Tool::Ostree, &["status", &sr]).ok();
         let name = d.lines().next().unwrap().split_whitespace().nth(1).unwrap();
         edit_etc(&sysroot.join(format!("ostree/deploy/testos/deploy/{name}/etc")));
@@ -237,10 +236,9 @@ fn out_no_update() -> String {
 
 #[test]
 fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let server = Server::new(base);
     let r = Tool::Rostree;
@@ -267,7 +265,7 @@ fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
     failing_step(&p, r, &["upgrade"]);
 
     // Back, naming the remote with --remote (rostree only, as REMOTE:REF for ostree).
-    let sr = format!("--sysroot={}", p.ours.display());
+    let sr = sysroot_arg(&p.ours);
     let ours = admin(
         r,
         &[
@@ -278,7 +276,7 @@ fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
             &sr,
         ],
     );
-    let sr = format!("--sysroot={}", p.theirs.display());
+    let sr = sysroot_arg(&p.theirs);
     let theirs = admin(
         Tool::Ostree,
         &["switch", "--os=testos", "origin:testos/stable", &sr],
@@ -314,7 +312,7 @@ fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
     ] {
         let before = boot_state(&p.ours);
         let mut args = unsupported.clone();
-        let sr = format!("--sysroot={}", p.ours.display());
+        let sr = sysroot_arg(&p.ours);
         args.push(&sr);
         let err = admin(r, &args).fails();
         assert!(
@@ -327,10 +325,9 @@ fn switch_moves_the_origin_to_another_branch_as_ostree_does() {
 
 #[test]
 fn each_tool_upgrades_what_the_other_deployed() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let server = Server::new(scratch.path());
     server.publish(&os_tree(scratch.path(), "v1"), "testos/stable", "1.0", 1);
     for (first, then) in [(Tool::Ostree, Tool::Rostree), (Tool::Rostree, Tool::Ostree)] {
@@ -350,10 +347,9 @@ fn each_tool_upgrades_what_the_other_deployed() {
 
 #[test]
 fn upgrade_checks_signatures_of_a_gpg_verified_remote() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let key = GpgKey::new(base, "publisher");
     let server = Server::new(base);
@@ -372,7 +368,7 @@ fn upgrade_checks_signatures_of_a_gpg_verified_remote() {
     let c3 = server.publish(&os_tree(base, "v3"), "testos/stable", "3.0", 3);
     let before = boot_state(&p.ours);
     for (tool, sysroot) in [(r, &p.ours), (Tool::Ostree, &p.theirs)] {
-        let sr = format!("--sysroot={}", sysroot.display());
+        let sr = sysroot_arg(sysroot);
         let err = admin(tool, &["upgrade", "--os=testos", &sr]).fails();
         assert!(
             err.starts_with("error: ") && err.contains(&c3),
@@ -385,10 +381,9 @@ fn upgrade_checks_signatures_of_a_gpg_verified_remote() {
 
 #[test]
 fn a_local_origin_upgrades_and_switches_without_pulling() {
-    if !requirements_met() {
+    let Some(scratch) = admin_scratch() else {
         return;
-    }
-    let scratch = Scratch::new();
+    };
     let base = scratch.path();
     let r = Tool::Rostree;
     let (p, _) = pair(base, r);
@@ -400,7 +395,7 @@ fn a_local_origin_upgrades_and_switches_without_pulling() {
     p.step(r, &["upgrade", "--os=testos"]);
     assert!(oracle_status(&p.ours).starts_with(&format!("  testos {c2}.0\n")));
     for sysroot in [&p.ours, &p.theirs] {
-        let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+        let repo = repo_arg(sysroot);
         sh(
             &oracle(),
             &[

@@ -1,0 +1,131 @@
+//! A real operating system: Debian's minbase userland (see `userland`) with a kernel and an
+//! initramfs, committed, deployed, and run: the deployment's own `/bin/sh` prints its
+//! `/etc/os-release` in a chroot with the stateroot's `/var` bind-mounted.
+
+use crate::common::mount::{is_mounted, s};
+use crate::common::{oracle, sh, write};
+use crate::support::*;
+use crate::userland::{Userland, real_userland};
+use std::path::{Path, PathBuf};
+
+/// The kernel version the test OS ships.
+const REAL_KVER: &str = "6.1.0-realos";
+
+#[test]
+fn a_real_os_deploys_and_runs_its_own_shell_in_a_chroot() {
+    let Some(scratch) = admin_scratch() else {
+        return;
+    };
+    let base = scratch.path();
+    let userland = real_userland(base);
+    let os_release = std::fs::read_to_string(userland.root.join("usr/lib/os-release")).unwrap();
+    if userland.kind.starts_with("debian-") {
+        assert!(os_release.contains("\nID=debian\n"), "{os_release}");
+    }
+    let tree = as_ostree_tree(&userland);
+    let files = count_files(&tree);
+    println!("{}: {files} files and directories", userland.kind);
+
+    // Deployed by each tool on its own sysroot: the same commit, files and boot entries.
+    let p = Pair {
+        ours: new_sysroot(base, "ours", Tool::Rostree),
+        theirs: new_sysroot(base, "theirs", Tool::Ostree),
+    };
+    let csum = commit(&p.ours, Tool::Rostree, &tree, "1.0", 1);
+    assert_eq!(
+        commit(&p.theirs, Tool::Ostree, &tree, "1.0", 1),
+        csum,
+        "ostree commits the same tree to the same checksum"
+    );
+    let deploy = [
+        "deploy",
+        "--os=testos",
+        "--karg=root=LABEL=root",
+        "testos/stable",
+    ];
+    p.step(Tool::Rostree, &deploy);
+    let sysroot = &p.ours;
+    let ours = admin(Tool::Rostree, &["status", &sysroot_arg(sysroot)]).ok();
+    assert_eq!(ours, oracle_status(sysroot), "admin status");
+    assert!(ours.starts_with(&format!("  testos {csum}.0\n")), "{ours}");
+    let fsck = sh(&oracle(), &[repo_arg(sysroot).as_str(), "fsck"]).ok();
+    assert!(fsck.contains("no errors found"), "{fsck}");
+
+    // The boot entry names the OS and boots its kernel.
+    let entry =
+        std::fs::read_to_string(sysroot.join("boot/loader/entries/ostree-1-testos.conf")).unwrap();
+    let pretty = os_release_field(&os_release, "PRETTY_NAME");
+    assert!(
+        entry.starts_with(&format!("title {pretty} 1.0 (ostree:0)\n")),
+        "{entry}"
+    );
+    let linux = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("linux /"))
+        .unwrap();
+    assert!(linux.ends_with(&format!("/vmlinuz-{REAL_KVER}")), "{entry}");
+    assert_eq!(
+        std::fs::read(sysroot.join("boot").join(linux)).unwrap(),
+        std::fs::read(tree.join(format!("usr/lib/modules/{REAL_KVER}/vmlinuz"))).unwrap()
+    );
+
+    // The deployment runs: its own shell and cat read its merged /etc, and /var is the
+    // stateroot's.
+    let deployment = deployment_dir(sysroot, &csum, 0);
+    let var = deployment.join("var");
+    {
+        let stateroot_var = sysroot.join("ostree/deploy/testos/var");
+        let Some(_var) = Mounted::bind(&stateroot_var, &var) else {
+            return;
+        };
+        let chroot = |script: &str| sh("chroot", &[s(&deployment), "/bin/sh", "-c", script]).ok();
+        assert_eq!(chroot("cat /etc/os-release"), os_release);
+        chroot("echo written in the chroot > /var/tmp/realos");
+        assert_eq!(
+            std::fs::read_to_string(stateroot_var.join("tmp/realos")).unwrap(),
+            "written in the chroot\n"
+        );
+    }
+    assert!(!is_mounted(&var), "{} still mounted", var.display());
+}
+
+/// The userland as ostree wants a commit: `/etc` moved to `/usr/etc`, no device nodes in
+/// `/dev` (ostree commits none) and an empty `/var` (a deployment's `/var` is its
+/// stateroot's), plus a kernel and an initramfs in `usr/lib/modules/<kver>/`. The kernel is a
+/// stand-in file: nothing here boots it.
+fn as_ostree_tree(userland: &Userland) -> PathBuf {
+    let root = &userland.root;
+    std::fs::rename(root.join("etc"), root.join("usr/etc")).unwrap();
+    for dir in ["dev", "var"] {
+        std::fs::remove_dir_all(root.join(dir)).unwrap();
+        std::fs::create_dir(root.join(dir)).unwrap();
+    }
+    let modules = root.join(format!("usr/lib/modules/{REAL_KVER}"));
+    write(
+        &modules.join("vmlinuz"),
+        format!("stand-in kernel of {}\n", userland.kind).as_bytes(),
+    );
+    write(&modules.join("initramfs.img"), b"stand-in initramfs\n");
+    root.clone()
+}
+
+/// A field of an os-release file, unquoted.
+fn os_release_field(text: &str, name: &str) -> String {
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name} in os-release:\n{text}"));
+    value.trim_matches('"').to_string()
+}
+
+/// Entries below `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            1 + if is_dir { count_files(&e.path()) } else { 0 }
+        })
+        .sum()
+}
