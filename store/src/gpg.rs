@@ -6,7 +6,7 @@
 //! the remote's `gpgkeypath`, and the system's `/usr/share/ostree/trusted.gpg.d/*.gpg`.
 //! Importing keys and signing use `gpg` with a private, temporary home.
 
-use crate::gvariant::{Type, Value};
+use crate::gvariant::Value;
 use crate::{Error, ObjectId, Repo, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -143,19 +143,6 @@ fn keyrings(repo: &Repo, remote: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The signatures in a commit's detached metadata.
-pub fn signatures(detached: Option<&[(String, Value)]>) -> Vec<Vec<u8>> {
-    detached
-        .and_then(|m| m.iter().find(|(k, _)| k == GPGSIGS_KEY))
-        .and_then(|(_, v)| v.as_array())
-        .map(|sigs| {
-            sigs.iter()
-                .filter_map(|s| s.as_bytes().map(<[u8]>::to_vec))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Checks that at least one signature of the commit `id` (whose object bytes are
 /// `commit_bytes`) is good and made by a key the remote trusts.
 pub fn verify_commit(
@@ -165,7 +152,7 @@ pub fn verify_commit(
     commit_bytes: &[u8],
     detached: Option<&[(String, Value)]>,
 ) -> Result<()> {
-    let sigs = signatures(detached);
+    let sigs = crate::detached::signatures(detached, GPGSIGS_KEY).unwrap_or_default();
     let refuse = |why: &str| Err(Error::Pull(format!("Commit {id}: {why}")));
     if sigs.is_empty() {
         return refuse(
@@ -217,19 +204,7 @@ pub fn sign(commit_bytes: &[u8], key_id: &str, homedir: Option<&Path>) -> Result
 
 /// Adds signatures to a commit's detached metadata and writes it back.
 pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<()> {
-    let mut meta = repo.read_detached_metadata(id)?.unwrap_or_default();
-    let mut sigs = signatures(Some(&meta));
-    sigs.extend(new);
-    let value = Value::Array(
-        Type::Array(Box::new(Type::Byte)),
-        sigs.into_iter().map(Value::Bytes).collect(),
-    );
-    match meta.iter_mut().find(|(k, _)| k == GPGSIGS_KEY) {
-        Some(entry) => entry.1 = value,
-        None => meta.push((GPGSIGS_KEY.to_string(), value)),
-    }
-    let bytes = crate::format::metadata_value(&meta).to_bytes();
-    let tx = repo.begin()?;
-    tx.write_commit_detached(id, &bytes)?;
-    tx.commit()
+    repo.update_detached_metadata(id, |meta| {
+        Ok((crate::detached::add_signatures(meta, GPGSIGS_KEY, &new), ()))
+    })
 }

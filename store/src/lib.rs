@@ -12,6 +12,7 @@ pub mod commit;
 pub mod config;
 pub mod content;
 mod content_meta;
+pub mod detached;
 pub mod diff;
 mod error;
 pub mod format;
