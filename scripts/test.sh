@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx and gnupg for the pull tests), then runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
+# nginx, gnupg and openssl for the pull and signature tests), then runs every unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v gpg >/dev/null || need+=(gnupg)
 command -v gpgv >/dev/null || need+=(gpgv)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,4 @@
-//! `remote add|delete|list|show-url|refs`: remotes kept in the repository's config.
+//! `remote add|delete|list|show-url|refs|gpg-import`: remotes kept in the repository's config.
 
 use super::util::open_repo;
 use rostree_store::pull::{Fetcher, RemoteOptions, parse_summary};
@@ -22,6 +22,12 @@ enum RemoteCommand {
         /// Disable GPG verification.
         #[arg(long)]
         no_gpg_verify: bool,
+        /// Disable signature verification.
+        #[arg(long)]
+        no_sign_verify: bool,
+        /// Verify signatures using KEYTYPE=inline:PUBKEY or KEYTYPE=file:/path/to/key.
+        #[arg(long, value_name = "KEYTYPE=[inline|file]:PUBKEY")]
+        sign_verify: Vec<String>,
         /// Do nothing if the provided remote exists.
         #[arg(long)]
         if_not_exists: bool,
@@ -108,6 +114,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         RemoteCommand::Add {
             set,
             no_gpg_verify,
+            no_sign_verify,
+            sign_verify,
             if_not_exists,
             gpg_import,
             name,
@@ -126,6 +134,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
                 branches,
                 settings,
                 no_gpg_verify,
+                no_sign_verify,
+                sign_verify,
             };
             repo.add_remote(&name, &url, &options, if_not_exists)?;
             if let Some(file) = gpg_import {
