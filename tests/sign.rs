@@ -80,6 +80,8 @@ fn signatures_are_ostree_format_and_openssl_checks_them() {
         let sigs = signatures(&repo, "main");
         assert_eq!(sigs.len(), 2);
         assert!(b.openssl_verifies(&commit_file, &sigs[1], d));
+        // The checker can say no: b's signature is not a's.
+        assert!(!a.openssl_verifies(&commit_file, &sigs[1], d));
 
         let verify = |args: &[&str]| {
             let mut all = vec!["sign", "--verify", "main"];
