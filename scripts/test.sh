@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx and gnupg for the pull tests, debootstrap for the real-OS deploy test), then runs every
-# unit and end-to-end test of the workspace. CI runs exactly this (.ci/run).
+# nginx, gnupg and openssl for the pull and signature tests, debootstrap for the real-OS
+# deploy test), then runs every unit and end-to-end test of the workspace. CI runs exactly
+# this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v gpg >/dev/null || need+=(gnupg)
 command -v gpgv >/dev/null || need+=(gpgv)
+command -v openssl >/dev/null || need+=(openssl)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 # Optional: without it (or without a reachable mirror) the real-OS test uses a smaller tree.
 [ -x /usr/sbin/debootstrap ] || apt_install debootstrap ||

@@ -4,10 +4,12 @@ use super::datetime::parse_datetime;
 use super::util::open_repo;
 use anyhow::{Context, bail, ensure};
 use rostree_store::commit::{CommitFilter, filter_for_mode, write_commit, write_directory};
+use rostree_store::detached::add_signatures;
 use rostree_store::format::{Commit, metadata_value, sizes_value};
 use rostree_store::ghash::ghash_order;
 use rostree_store::gvariant::{Value, text};
 use rostree_store::mtree::MutableTree;
+use rostree_store::sign::ed25519;
 use rostree_store::tar_import::write_tar;
 use rostree_store::{ObjectId, RepoMode, Transaction};
 use std::path::{Path, PathBuf};
@@ -70,6 +72,12 @@ pub struct Args {
     /// GPG Homedir to use when looking for keyrings.
     #[arg(long, value_name = "HOMEDIR")]
     gpg_homedir: Option<PathBuf>,
+    /// Sign the commit with (a base64 ed25519 secret key).
+    #[arg(long = "sign", value_name = "KEY_ID")]
+    sign: Vec<String>,
+    /// Signature type to use (defaults to 'ed25519').
+    #[arg(long, value_name = "NAME")]
+    sign_type: Option<String>,
     /// Set file ownership user id.
     #[arg(long, value_name = "UID")]
     owner_uid: Option<u32>,
@@ -252,6 +260,16 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         let (k, v) = split_kv(kv)?;
         detached.push((k.to_string(), Value::str(v)));
     }
+    // Bad keys fail the command before anything is written.
+    let sign_keys = if args.sign.is_empty() {
+        Vec::new()
+    } else {
+        rostree_store::sign::check_type(args.sign_type.as_deref().unwrap_or(ed25519::NAME))?;
+        args.sign
+            .iter()
+            .map(|k| ed25519::SecretKey::from_base64(k))
+            .collect::<Result<Vec<_>, _>>()?
+    };
 
     let mut tx = repo.begin()?;
     if args.generate_sizes && repo.mode() == RepoMode::Archive {
@@ -318,19 +336,18 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         root_meta,
     };
     let id = write_commit(&tx, &commit)?;
-    // Signed before any ref names the commit, so nobody sees it unsigned.
-    if !args.gpg_sign.is_empty() {
+    // Signed before any ref names the commit, so nobody sees it unsigned; ed25519 first,
+    // then GPG, as ostree adds them.
+    if !sign_keys.is_empty() || !args.gpg_sign.is_empty() {
         let bytes = commit.to_bytes();
+        let sigs: Vec<Vec<u8>> = sign_keys.iter().map(|k| k.sign(&bytes)).collect();
+        add_signatures(&mut detached, ed25519::METADATA_KEY, &sigs);
         let sigs = args
             .gpg_sign
             .iter()
             .map(|k| rostree_store::gpg::sign(&bytes, k, args.gpg_homedir.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let value = Value::Array(
-            rostree_store::gvariant::Type::Array(Box::new(rostree_store::gvariant::Type::Byte)),
-            sigs.into_iter().map(Value::Bytes).collect(),
-        );
-        detached.push((rostree_store::gpg::GPGSIGS_KEY.to_string(), value));
+        add_signatures(&mut detached, rostree_store::gpg::GPGSIGS_KEY, &sigs);
     }
     if !detached.is_empty() {
         tx.write_commit_detached(&id, &metadata_value(&detached).to_bytes())?;

@@ -23,6 +23,7 @@ mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod sign;
 mod signatures;
 mod summary;
 pub mod util;
@@ -92,6 +93,8 @@ pub enum Command {
     RevParse(rev_parse::Args),
     /// Output a metadata object.
     Show(show::Args),
+    /// Sign a commit.
+    Sign(sign::Args),
     /// Manage the summary metadata.
     Summary(summary::Args),
     /// Unmount a filesystem mounted by `rostree mount`.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reset(a) => reset::run(repo, a),
         Command::RevParse(a) => rev_parse::run(repo, a),
         Command::Show(a) => show::run(repo, a),
+        Command::Sign(a) => sign::run(repo, a),
         Command::Summary(a) => summary::run(repo, a),
     }
 }

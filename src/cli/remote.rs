@@ -26,6 +26,12 @@ enum RemoteCommand {
         /// Disable GPG verification.
         #[arg(long)]
         no_gpg_verify: bool,
+        /// Disable signature verification.
+        #[arg(long)]
+        no_sign_verify: bool,
+        /// Verify signatures using KEYTYPE=inline:PUBKEY or KEYTYPE=file:/path/to/key.
+        #[arg(long, value_name = "KEYTYPE=[inline|file]:PUBKEY")]
+        sign_verify: Vec<String>,
         /// Do nothing if the provided remote exists.
         #[arg(long)]
         if_not_exists: bool,
@@ -144,6 +150,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         RemoteCommand::Add {
             set,
             no_gpg_verify,
+            no_sign_verify,
+            sign_verify,
             if_not_exists,
             gpg_import,
             name,
@@ -162,6 +170,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
                 branches,
                 settings,
                 no_gpg_verify,
+                no_sign_verify,
+                sign_verify,
             };
             repo.add_remote(&name, &url, &options, if_not_exists)?;
             if let Some(file) = gpg_import {

@@ -26,7 +26,9 @@ pub fn print_signatures(
     args: &GpgArgs,
 ) -> anyhow::Result<()> {
     let detached = repo.read_detached_metadata(id)?;
-    if gpg::signatures(detached.as_deref()).is_empty() {
+    let signed = rostree_store::detached::signatures(detached.as_deref(), gpg::GPGSIGS_KEY)
+        .is_some_and(|sigs| !sigs.is_empty());
+    if !signed {
         return Ok(());
     }
     let keys = match &args.gpg_verify_remote {

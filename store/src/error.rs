@@ -78,6 +78,9 @@ pub enum Error {
     /// A pull that cannot go on: what the remote offers does not fit what was asked.
     #[error("{0}")]
     Pull(String),
+    /// A signature that cannot be made or checked, or a key that cannot be used.
+    #[error("{0}")]
+    Sign(String),
     /// A remote that is not configured.
     #[error("Remote \"{0}\" not found")]
     RemoteNotFound(String),

@@ -1,6 +1,7 @@
 //! rostree-store: an OSTree 2022.7 compatible repository.
 //!
-//! Objects, formats, refs, commit, checkout, diff, fsck and prune; no FUSE or CLI code.
+//! Objects, formats, refs, commit, checkout, diff, fsck, prune, pull and signatures (GPG,
+//! ed25519); no FUSE or CLI code.
 //!
 //! Error policy: every fallible API returns [`Error`], a `thiserror` enum whose variants name
 //! the path, ref or object concerned. Bytes read from disk or the network are untrusted: they
@@ -12,6 +13,7 @@ pub mod commit;
 pub mod config;
 pub mod content;
 mod content_meta;
+pub mod detached;
 pub mod diff;
 mod error;
 pub mod format;
@@ -28,6 +30,7 @@ pub mod pull;
 pub mod read;
 pub mod refs;
 pub mod repo;
+pub mod sign;
 pub mod tar_import;
 pub mod time;
 pub mod transaction;

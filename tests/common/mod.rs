@@ -2,6 +2,7 @@
 //! and build test trees.
 #![allow(dead_code)]
 
+pub mod ed25519;
 pub mod gpg;
 pub mod hostile;
 pub mod mount;

@@ -127,6 +127,26 @@ pub fn metadata_value(pairs: &[(String, Value)]) -> Value {
     )
 }
 
+/// `pairs` as a `GVariantDict` filled with them writes them back: each key once (a later
+/// value replaces an earlier one in place), in GLib hash-table order. ostree builds some
+/// `a{sv}` (summary metadata, detached metadata it adds signatures to) through such a dict,
+/// so matching its bytes means ordering them the same way.
+pub fn metadata_in_dict_order(pairs: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    let order = crate::ghash::ghash_order(&keys);
+    let mut slots: Vec<Option<Value>> = vec![None; order.len()];
+    for (k, v) in pairs {
+        if let Some(i) = order.iter().position(|o| *o == k) {
+            slots[i] = Some(v);
+        }
+    }
+    order
+        .into_iter()
+        .zip(slots)
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+}
+
 /// Reads an `a{sv}` value into key/value pairs, in order.
 pub fn metadata_from_value(v: &Value) -> Result<Vec<(String, Value)>, String> {
     let entries = v.as_array().ok_or("metadata is not a dictionary")?;

@@ -11,7 +11,9 @@ mod names;
 mod sizes;
 mod xattrs;
 
-pub use commit::{Commit, metadata_from_value, metadata_value, parse_detached};
+pub use commit::{
+    Commit, metadata_from_value, metadata_in_dict_order, metadata_value, parse_detached,
+};
 pub use dirmeta::DirMeta;
 pub use dirtree::{DirTree, DirTreeRef};
 pub use file_header::{FileHeader, checksum_header_bytes, content_checksum, parse_filez_header};

@@ -14,7 +14,7 @@ pub mod verify;
 pub use keys::TrustedKeys;
 pub use verify::{Signature, Verdict, VerifyResult};
 
-use crate::gvariant::{Type, Value};
+use crate::gvariant::Value;
 use crate::{Error, ObjectId, Repo, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,19 +114,6 @@ pub fn import_keys(repo: &Repo, remote: &str, inputs: &[Vec<u8>]) -> Result<usiz
     Ok(added)
 }
 
-/// The signatures in a commit's detached metadata.
-pub fn signatures(detached: Option<&[(String, Value)]>) -> Vec<Vec<u8>> {
-    detached
-        .and_then(|m| m.iter().find(|(k, _)| k == GPGSIGS_KEY))
-        .and_then(|(_, v)| v.as_array())
-        .map(|sigs| {
-            sigs.iter()
-                .filter_map(|s| s.as_bytes().map(<[u8]>::to_vec))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Checks the signatures in `detached` over `data` against `keys`; `None` when there are
 /// none (ostree's `OSTREE_GPG_ERROR_NO_SIGNATURE`).
 pub fn verify_signed(
@@ -134,7 +121,11 @@ pub fn verify_signed(
     data: &[u8],
     detached: Option<&[(String, Value)]>,
 ) -> Result<Option<VerifyResult>> {
-    let sigs = signatures(detached);
+    let sigs: Vec<Vec<u8>> = crate::detached::signatures(detached, GPGSIGS_KEY)
+        .unwrap_or_default()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
     if sigs.is_empty() {
         return Ok(None);
     }
@@ -179,29 +170,11 @@ pub fn sign(data: &[u8], key_id: &str, homedir: Option<&Path>) -> Result<Vec<u8>
     run(cmd, data, &format!("Signing with GPG key {key_id}"))
 }
 
-/// `meta` with `new` appended to its `ostree.gpgsigs`, as ostree's
-/// `_ostree_detached_metadata_append_gpg_sig` appends them.
-fn append_signatures(mut meta: Vec<(String, Value)>, new: Vec<Vec<u8>>) -> Vec<(String, Value)> {
-    let mut sigs = signatures(Some(&meta));
-    sigs.extend(new);
-    let value = Value::Array(
-        Type::Array(Box::new(Type::Byte)),
-        sigs.into_iter().map(Value::Bytes).collect(),
-    );
-    match meta.iter_mut().find(|(k, _)| k == GPGSIGS_KEY) {
-        Some(entry) => entry.1 = value,
-        None => meta.push((GPGSIGS_KEY.to_string(), value)),
-    }
-    meta
-}
-
 /// Adds signatures to a commit's detached metadata and writes it back.
 pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<()> {
-    let meta = repo.read_detached_metadata(id)?.unwrap_or_default();
-    let bytes = crate::format::metadata_value(&append_signatures(meta, new)).to_bytes();
-    let tx = repo.begin()?;
-    tx.write_commit_detached(id, &bytes)?;
-    tx.commit()
+    repo.update_detached_metadata(id, |meta| {
+        Ok((crate::detached::add_signatures(meta, GPGSIGS_KEY, &new), ()))
+    })
 }
 
 /// The file beside `summary` holding its signatures (an `a{sv}`, like a `.commitmeta`).
@@ -213,7 +186,7 @@ pub fn sign_summary(repo: &Repo, key_ids: &[String], homedir: Option<&Path>) -> 
     let summary_path = repo.path().join("summary");
     let summary = std::fs::read(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
     let sig_path = repo.path().join(SUMMARY_SIG);
-    let meta = match std::fs::read(&sig_path) {
+    let mut meta = match std::fs::read(&sig_path) {
         Ok(bytes) => parse_summary_sig(&bytes).map_err(|why| Error::invalid(&sig_path, why))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&sig_path, e)),
@@ -222,7 +195,8 @@ pub fn sign_summary(repo: &Repo, key_ids: &[String], homedir: Option<&Path>) -> 
         .iter()
         .map(|key| sign(&summary, key, homedir))
         .collect::<Result<Vec<_>>>()?;
-    let bytes = crate::format::metadata_value(&append_signatures(meta, new)).to_bytes();
+    crate::detached::add_signatures(&mut meta, GPGSIGS_KEY, &new);
+    let bytes = crate::format::metadata_value(&meta).to_bytes();
     let fsync = repo.fsync_enabled();
     crate::fsutil::replace_file_at(&repo.root, SUMMARY_SIG, &bytes, 0o644, fsync, &sig_path)
 }

@@ -3,7 +3,9 @@
 //! then each commit's `.commitmeta` and `.commit`, then the dirtrees and dirmetas level by
 //! level and the missing content, many fetches at once over keep-alive connections.
 //!
-//! Every object is verified before it is stored (see [`objects`]). While a commit's objects
+//! Every commit the pull takes must carry the signatures the remote asks for (`gpg-verify`,
+//! `sign-verify`), checked before anything of it is stored. Every object is verified before
+//! it is stored (see [`objects`]). While a commit's objects
 //! arrive it is marked partial (`state/<csum>.commitpartial`) and what arrived is published
 //! level by level, so an interrupted pull keeps it and the next one fetches only the rest.
 //! Refs move last, in the transaction's commit, after every object is durable.
@@ -227,19 +229,30 @@ pub fn check_timestamps(
     )))
 }
 
-/// Refuses a commit without a good signature from a trusted key, when the remote requires
-/// GPG verification.
-fn check_signed(
-    repo: &Repo,
-    remote: &Remote,
-    id: &ObjectId,
-    commit_bytes: &[u8],
-    detached: Option<&[(String, Value)]>,
-) -> Result<()> {
-    if !remote.gpg_verify {
-        return Ok(());
+/// The signature checks a remote asks for (`gpg-verify`, `sign-verify`).
+struct SignatureChecks<'a> {
+    repo: &'a Repo,
+    remote: &'a Remote,
+    sign: Option<crate::sign::RemoteVerifier>,
+}
+
+impl SignatureChecks<'_> {
+    /// Refuses a commit without a good signature from a trusted key of each kind the remote
+    /// requires. As ostree, every commit the pull takes is checked, its parents too.
+    fn check(
+        &self,
+        id: &ObjectId,
+        commit_bytes: &[u8],
+        detached: Option<&[(String, Value)]>,
+    ) -> Result<()> {
+        if self.remote.gpg_verify {
+            crate::gpg::verify_commit(self.repo, &self.remote.name, id, commit_bytes, detached)?;
+        }
+        if let Some(sign) = &self.sign {
+            sign.verify_commit(id, commit_bytes, detached)?;
+        }
+        Ok(())
     }
-    crate::gpg::verify_commit(repo, &remote.name, id, commit_bytes, detached)
 }
 
 /// Pulls from the remote `remote_name` into `repo`.
@@ -250,6 +263,12 @@ pub fn pull(
     stats: &PullStats,
 ) -> Result<Vec<PulledRef>> {
     let remote = repo.remote(remote_name)?;
+    // A remote whose keys cannot be read fails before anything is fetched.
+    let signatures = SignatureChecks {
+        repo,
+        remote: &remote,
+        sign: crate::sign::RemoteVerifier::for_remote(repo, remote_name)?,
+    };
     let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
     check_remote_config(&fetcher)?;
     let summary_bytes = fetcher.get("summary", objects::MAX_METADATA_SIZE)?;
@@ -287,29 +306,26 @@ pub fn pull(
                 let commit = repo.read_commit(&commit_id)?;
                 if commit_id == *id {
                     check_not_older(repo, options, &commit_id, &commit)?;
-                    let detached = repo.read_detached_metadata(&commit_id)?;
-                    let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;
-                    check_signed(repo, &remote, &commit_id, &bytes, detached.as_deref())?;
                 }
+                let detached = repo.read_detached_metadata(&commit_id)?;
+                let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;
+                signatures.check(&commit_id, &bytes, detached.as_deref())?;
                 commit
             } else {
                 let fetched = objects.fetch_commit(&commit_id)?;
-                // Only the commit asked for is checked; its parents come with its trust.
-                if commit_id == *id {
-                    check_signed(
-                        repo,
-                        &remote,
-                        &commit_id,
-                        fetched.bytes(),
-                        fetched.detached.as_deref(),
-                    )?;
-                    if let Some(n) = name {
-                        check_ref_binding(&commit_id, &fetched.commit, n)?;
-                    }
+                // Checked before anything of the commit is stored.
+                signatures.check(&commit_id, fetched.bytes(), fetched.detached.as_deref())?;
+                if commit_id == *id
+                    && let Some(n) = name
+                {
+                    check_ref_binding(&commit_id, &fetched.commit, n)?;
                 }
                 mark_partial(repo, &commit_id)?;
                 fetched.store(&tx)?;
-                tx.publish_written()?;
+                // publish_all, not publish_written: the detached metadata (signatures) is
+                // staged by name, and must not be lost if the pull fails after the commit
+                // is complete (a complete commit is not fetched again).
+                tx.publish_all()?;
                 // As ostree, a commit refused as too old stays, marked partial: its tree is
                 // not fetched and no ref moves to it.
                 if commit_id == *id {

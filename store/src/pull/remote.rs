@@ -31,6 +31,48 @@ pub struct RemoteOptions {
     pub settings: Vec<(String, String)>,
     /// `--no-gpg-verify`.
     pub no_gpg_verify: bool,
+    /// `--no-sign-verify`: no signature checks at all (GPG's included, as in ostree).
+    pub no_sign_verify: bool,
+    /// `--sign-verify=KEYTYPE=inline:PUBKEY` or `KEYTYPE=file:PATH`, in order.
+    pub sign_verify: Vec<String>,
+}
+
+/// The config entries for `--sign-verify` specs: one `verification-TYPE-key` or `-file`
+/// each, then `sign-verify` listing the types (each once; ostree repeats them, and then
+/// cannot read the list back).
+fn sign_verify_settings(specs: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut types: Vec<&str> = Vec::new();
+    for spec in specs {
+        let unparsable = || {
+            Error::Pull(format!(
+                "Failed to parse KEYTYPE=[inline|file]:DATA in {spec}"
+            ))
+        };
+        let (keytype, rest) = spec.split_once('=').ok_or_else(unparsable)?;
+        crate::sign::check_type(keytype)?;
+        let (keyref, data) = rest.split_once(':').ok_or_else(unparsable)?;
+        let option = match keyref {
+            "inline" => {
+                crate::sign::ed25519::PublicKey::from_base64(data)?;
+                format!("verification-{keytype}-key")
+            }
+            "file" => format!("verification-{keytype}-file"),
+            other => {
+                return Err(Error::Pull(format!(
+                    "Invalid key reference {other}, expected inline|file"
+                )));
+            }
+        };
+        out.push((option, data.to_string()));
+        if !types.contains(&keytype) {
+            types.push(keytype);
+        }
+    }
+    if !types.is_empty() {
+        out.push(("sign-verify".to_string(), types.join(",")));
+    }
+    Ok(out)
 }
 
 fn group(name: &str) -> String {
@@ -105,6 +147,12 @@ impl Repo {
         })
     }
 
+    /// One option of a configured remote (`ostree_repo_get_remote_option`): None when unset.
+    pub fn remote_option(&self, name: &str, key: &str) -> Result<Option<String>> {
+        self.remote(name)?;
+        Ok(self.config().get(&group(name), key).map(str::to_string))
+    }
+
     /// Adds a remote (`remote add`); with `if_not_exists`, an existing one is left alone.
     pub fn add_remote(
         &mut self,
@@ -124,6 +172,12 @@ impl Repo {
                 "Remote configuration for \"{name}\" already exists: (in config)"
             )));
         }
+        if options.no_sign_verify && !options.sign_verify.is_empty() {
+            return Err(Error::Pull(
+                "Cannot specify both --sign-verify and --no-sign-verify".into(),
+            ));
+        }
+        let sign_settings = sign_verify_settings(&options.sign_verify)?;
         let g = group(name);
         let mut config = self.config().clone();
         config.set(&g, "url", url);
@@ -134,8 +188,14 @@ impl Repo {
         for (k, v) in &options.settings {
             config.set(&g, k, v);
         }
-        if options.no_gpg_verify {
+        if options.no_gpg_verify || options.no_sign_verify {
             config.set(&g, "gpg-verify", "false");
+        }
+        if options.no_sign_verify {
+            config.set(&g, "sign-verify", "false");
+        }
+        for (k, v) in &sign_settings {
+            config.set(&g, k, v);
         }
         self.write_config(config)
     }

@@ -51,17 +51,10 @@ const MODE: &str = "ostree.summary.mode";
 const TOMBSTONE_COMMITS: &str = "ostree.summary.tombstone-commits";
 const INDEXED_DELTAS: &str = "ostree.summary.indexed-deltas";
 
-/// Builds an `a{sv}` from pairs in the order a GLib hash table (ostree's `GVariantDict`)
-/// iterates them, so the bytes match ostree's.
+/// Builds an `a{sv}` as ostree's `GVariantDict` writes it, so the bytes match ostree's.
 fn dict_in_hash_order(pairs: Vec<(&str, Value)>) -> Value {
-    let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
-    let mut ordered = Vec::with_capacity(pairs.len());
-    for key in crate::ghash::ghash_order(&keys) {
-        if let Some((k, v)) = pairs.iter().find(|(k, _)| *k == key) {
-            ordered.push((k.to_string(), v.clone()));
-        }
-    }
-    crate::format::metadata_value(&ordered)
+    let pairs = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    crate::format::metadata_value(&crate::format::metadata_in_dict_order(pairs))
 }
 
 impl crate::Repo {
