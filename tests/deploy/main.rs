@@ -13,6 +13,7 @@ mod boot;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
+mod nospace;
 mod realos;
 mod safety;
 mod support;

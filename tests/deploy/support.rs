@@ -409,6 +409,12 @@ impl Mounted {
         Self::mount(&["-t", "tmpfs", "tmpfs"], at)
     }
 
+    /// A tmpfs of `size` (`mount -o size=`, such as `4m`) at `at`, or `None` (saying why).
+    pub fn tmpfs_sized(at: &Path, size: &str) -> Option<Self> {
+        let opts = format!("size={size}");
+        Self::mount(&["-t", "tmpfs", "-o", &opts, "tmpfs"], at)
+    }
+
     /// `src` bind-mounted at `at`, or `None` (saying why) where this machine cannot mount.
     pub fn bind(src: &Path, at: &Path) -> Option<Self> {
         Self::mount(&["--bind", src.to_str().unwrap()], at)
