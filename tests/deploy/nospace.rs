@@ -127,29 +127,6 @@ fn big_tree(base: &Path) -> std::path::PathBuf {
     tree
 }
 
-/// A file taking all but `free` bytes of the filesystem of `dir`; deleted when dropped.
-struct Filler(std::path::PathBuf);
-
-impl Filler {
-    fn leaving(dir: &Path, free: usize) -> Filler {
-        let path = dir.join("filler");
-        let st = rustix::fs::statvfs(dir).unwrap();
-        let avail = st.f_bavail * st.f_frsize;
-        let f = std::fs::File::create(&path).unwrap();
-        let len = avail.saturating_sub(free as u64);
-        if len > 0 {
-            rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, len).unwrap();
-        }
-        Filler(path)
-    }
-}
-
-impl Drop for Filler {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Every deployment directory (and origin) is one a bootlink points at, and every `/boot`
 /// kernel directory one an entry boots: nothing a failed deploy left survives cleanup.
 fn no_leftovers(sysroot: &Path) {
