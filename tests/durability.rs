@@ -214,3 +214,133 @@ fn commit_under_a_low_fd_limit_publishes_in_batches_and_matches_ostree() {
         fsck_clean(&ours);
     }
 }
+
+#[test]
+fn commit_out_of_space_fails_clearly_and_keeps_the_ref() {
+    // A small ext4 repository filled to leave less room than the commit needs, at many
+    // levels: the write of an object, the background publish of a batch (new objects/xx
+    // directories) or the final one runs out of space. Each time one clear error line naming
+    // the path, the branch where it was, and a repository both tools fsck clean; with the
+    // space back, the same commit succeeds.
+    if !is_root() {
+        eprintln!("skipping: mounting a filesystem image needs root");
+        return;
+    }
+    let dir = tempdir();
+    let fs = dir.path().join("fs");
+    std::fs::create_dir_all(&fs).unwrap();
+    let Some(_mounted) = mount::Mounted::ext4_image(&dir.path().join("fs.img"), 24, &fs) else {
+        return;
+    };
+    let tree = dir.path().join("t");
+    for i in 0..600 {
+        write(
+            &tree.join(format!("d{}/f{i}", i % 10)),
+            format!("object {i}\n").repeat(300).as_bytes(),
+        );
+    }
+    let base = dir.path().join("base");
+    write(&base.join("README"), b"base\n");
+    let args = [
+        "commit",
+        "-b",
+        "main",
+        "--timestamp=@0",
+        tree.to_str().unwrap(),
+    ];
+    for mode in ["bare-user", "archive"] {
+        let repo = fs.join(format!("repo-{mode}"));
+        rostree(&repo, &["init", &format!("--mode={mode}")]).ok();
+        let base_args = [
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=@0",
+            base.to_str().unwrap(),
+        ];
+        let old = rostree(&repo, &base_args).ok();
+        let free_before = available(&fs);
+        let repo_arg = format!("--repo={}", repo.display());
+        // A low fd limit makes batches small, so several publish in the background.
+        let mut limited = vec!["--nofile=300", rostree_bin(), repo_arg.as_str()];
+        limited.extend_from_slice(&args);
+        let mut messages = std::collections::BTreeSet::new();
+        let mut free = 0;
+        let new = loop {
+            let filler = mount::Filler::leaving(&fs, free);
+            let run = sh("prlimit", &limited);
+            drop(filler);
+            if run.out.status.success() {
+                assert!(free > 0, "{mode}: a commit with no space left succeeded");
+                break run.stdout().trim().to_string();
+            }
+            let err = run.fails();
+            assert_eq!(err.lines().count(), 1, "{mode} {free}: one line:\n{err}");
+            assert!(
+                err.starts_with("error: ")
+                    && err.contains("No space left on device")
+                    && err.contains(repo.to_str().unwrap()),
+                "{mode} {free}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+            assert_eq!(
+                rostree(&repo, &["rev-parse", "main"]).ok(),
+                old,
+                "{mode} {free}: the ref moved"
+            );
+            fsck_clean(&repo);
+            let staging: Vec<_> = std::fs::read_dir(repo.join("tmp"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("staging-"))
+                .collect();
+            assert!(staging.is_empty(), "{mode} {free}: left tmp/{staging:?}");
+            // What stays used is objects published before the failure, which the next
+            // commit reuses.
+            let kept = free_before.saturating_sub(available(&fs));
+            println!(
+                "{mode}: {free} bytes free: {} ({kept} bytes kept)",
+                neutral(&err, &repo)
+            );
+            messages.insert(neutral(&err, &repo));
+            free += 32 * 1024;
+        };
+        assert!(messages.len() > 1, "{mode}: ENOSPC at one point only");
+        assert_eq!(rostree(&repo, &["rev-parse", "main"]).ok().trim(), new);
+        fsck_clean(&repo);
+        let theirs = dir.path().join(format!("theirs-{mode}"));
+        ostree(&theirs, &["init", &format!("--mode={mode}")]).ok();
+        assert_eq!(ostree(&theirs, &base_args).ok(), old);
+        assert_eq!(ostree(&theirs, &args).ok().trim(), new, "{mode}");
+    }
+}
+
+/// Bytes available to root in the filesystem of `dir`.
+fn available(dir: &std::path::Path) -> u64 {
+    let st = rustix::fs::statvfs(dir).unwrap();
+    st.f_bavail * st.f_frsize
+}
+
+/// An error with the repository's path, object names and numbers made neutral, so errors
+/// at different objects of one kind read the same.
+fn neutral(err: &str, repo: &std::path::Path) -> String {
+    let err = err.trim().replace(repo.to_str().unwrap(), "REPO");
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hexlike = word.len() >= 2 && word.bytes().all(|b| b.is_ascii_hexdigit());
+        out.push_str(if hexlike { "X" } else { word });
+        word.clear();
+    };
+    for c in err.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}

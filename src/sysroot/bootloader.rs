@@ -363,12 +363,20 @@ fn copy_into_boot(src: &Path, dest: &Path) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::copy(src, &tmp).with_context(|| format!("regfile copy {}", src.display()))?;
-    std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid())).context("fchown")?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_data())
-        .context("fdatasync")?;
-    std::fs::rename(&tmp, dest).with_context(|| dest.display().to_string())
+    let copy = || -> anyhow::Result<()> {
+        std::fs::copy(src, &tmp)
+            .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
+        std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))
+            .with_context(|| format!("fchown({})", tmp.display()))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_data())
+            .with_context(|| format!("fdatasync({})", tmp.display()))?;
+        std::fs::rename(&tmp, dest).with_context(|| format!("renameat({})", dest.display()))
+    };
+    // A partial copy (out of space, say) must not stay behind in a small /boot.
+    copy().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// The OS's name for boot menus: `PRETTY_NAME`, else `ID`, of its os-release.

@@ -46,9 +46,22 @@ pub fn deploy_and_write(
     prune: bool,
 ) -> anyhow::Result<()> {
     let new = deploy_tree(sysroot, req)?;
-    let list = new_deployment_list(sysroot, req.osname, new, req.merge, retention);
-    write_deployments(sysroot, list, false)?;
+    let new_dir = new.dirpath();
+    let list = new_deployment_list(sysroot, req.osname, new.clone(), req.merge, retention);
+    if let Err(e) = write_deployments(sysroot, list, false) {
+        // Failed before the switch (out of space in /boot, say): nothing boots the new
+        // deployment, so it goes, as when preparing it fails. After the switch it stays.
+        let booted =
+            sysroot.reload().is_err() || sysroot.deployments.iter().any(|d| d.dirpath() == new_dir);
+        if !booted {
+            discard(sysroot, &new);
+        }
+        return Err(e);
+    }
+    // Past the switch the new deployment boots: a failure now (such as ENOSPC writing the
+    // deployment refs) must not read as if the deploy had not happened.
     cleanup(sysroot, prune)
+        .context("Deployment complete, but cleanup after it failed (`admin cleanup` retries it)")
 }
 
 /// Checks out and prepares a new deployment; returns it (not yet in the boot list).
@@ -82,11 +95,18 @@ pub fn deploy_tree(sysroot: &Sysroot, req: &DeployRequest) -> anyhow::Result<Dep
     // A failure leaves nothing behind: what boots never referenced this directory.
     let result = initialize(sysroot, req, &mut d, &root);
     if result.is_err() {
-        let _ = set_immutable(&root, false);
-        let _ = remove_all(&root);
-        let _ = std::fs::remove_file(sysroot.join(&d.origin_relpath()));
+        discard(sysroot, &d);
     }
     result.map(|()| d)
+}
+
+/// Removes a deployment no boot entry references, with its origin (best effort: this runs
+/// on the way out of a failure, which is what gets reported; `admin cleanup` retries).
+fn discard(sysroot: &Sysroot, d: &Deployment) {
+    let root = sysroot.join(&d.dirpath());
+    let _ = set_immutable(&root, false);
+    let _ = remove_all(&root);
+    let _ = std::fs::remove_file(sysroot.join(&d.origin_relpath()));
 }
 
 fn initialize(

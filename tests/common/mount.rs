@@ -1,7 +1,8 @@
-//! Live FUSE mounts for end-to-end tests: mounting as a daemon or in the foreground, and
-//! unmounting whatever happens (a failing test leaves no mount behind).
+//! Mounts for end-to-end tests: live FUSE mounts (as a daemon or in the foreground), tmpfs and
+//! bind mounts, and files that fill a filesystem; each undone when dropped, whatever happens (a
+//! failing test leaves no mount behind).
 
-use super::{rostree, rostree_bin};
+use super::{rostree, rostree_bin, sh};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,5 +128,108 @@ impl Drop for Mount {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// A mount held for the test's life and unmounted when dropped, even when the test fails, so
+/// no mount outlives it. Declare it after the temporary directory it lies in: it goes first.
+pub struct Mounted(PathBuf);
+
+impl Mounted {
+    /// A tmpfs at `at`, or `None` (saying why) where this machine cannot mount one.
+    pub fn tmpfs(at: &Path) -> Option<Self> {
+        Self::mount(&["-t", "tmpfs", "tmpfs"], at)
+    }
+
+    /// A tmpfs of `size` (`mount -o size=`, such as `4m`) at `at`, or `None` (saying why).
+    pub fn tmpfs_sized(at: &Path, size: &str) -> Option<Self> {
+        let opts = format!("size={size}");
+        Self::mount(&["-t", "tmpfs", "-o", &opts, "tmpfs"], at)
+    }
+
+    /// A fresh ext4 filesystem of `mib` MiB in the image file `image`, loop-mounted at `at`
+    /// (no blocks reserved for root, so a filler fills it for root too), or `None` (saying
+    /// why) where this machine cannot.
+    pub fn ext4_image(image: &Path, mib: u64, at: &Path) -> Option<Self> {
+        std::fs::File::create(image)
+            .and_then(|f| f.set_len(mib << 20))
+            .unwrap();
+        let mkfs = sh("mkfs.ext4", &["-q", "-F", "-m", "0", s(image)]);
+        if !mkfs.out.status.success() {
+            eprintln!("skipping: mkfs.ext4 failed: {}", mkfs.stderr());
+            return None;
+        }
+        Self::mount(&["-o", "loop", s(image)], at)
+    }
+
+    /// `src` bind-mounted at `at`, or `None` (saying why) where this machine cannot mount.
+    pub fn bind(src: &Path, at: &Path) -> Option<Self> {
+        Self::mount(&["--bind", src.to_str().unwrap()], at)
+    }
+
+    fn mount(args: &[&str], at: &Path) -> Option<Self> {
+        let mut all = args.to_vec();
+        all.push(at.to_str().unwrap());
+        let r = sh("mount", &all);
+        if !r.out.status.success() {
+            eprintln!(
+                "skipping: cannot mount {args:?} at {}: {}",
+                at.display(),
+                r.stderr()
+            );
+            return None;
+        }
+        Some(Mounted(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        // Busy (a process of the test still in it): detach it now, the kernel ends it later.
+        if is_mounted(&self.0) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+/// A file taking all but `free` bytes of the filesystem of `dir`; deleted when dropped.
+pub struct Filler(PathBuf);
+
+impl Filler {
+    /// `dir/filler`, allocated to leave `free` bytes available (`fallocate`, so the blocks
+    /// are really taken).
+    pub fn leaving(dir: &Path, free: usize) -> Filler {
+        let path = dir.join("filler");
+        let f = std::fs::File::create(&path).unwrap();
+        let available = || {
+            let st = rustix::fs::statvfs(dir).unwrap();
+            st.f_bavail * st.f_frsize
+        };
+        // In chunks, re-reading what is left: the filesystem's own bookkeeping of the
+        // filler (ext4 extent blocks) takes space too.
+        let mut offset = 0;
+        loop {
+            let want = available().saturating_sub(free as u64).min(1 << 20);
+            if want == 0 {
+                break;
+            }
+            let flags = rustix::fs::FallocateFlags::empty();
+            match rustix::fs::fallocate(&f, flags, offset, want) {
+                Ok(()) => offset += want,
+                Err(rustix::io::Errno::NOSPC) => break,
+                Err(e) => panic!("fallocate {}: {e}", path.display()),
+            }
+        }
+        Filler(path)
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -5,14 +5,15 @@
 //! error line and leave what boots untouched, even under kill -9.
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
-//! `safety` failures, kills and locking; `upgrade` upgrade and switch from an
-//! HTTP remote; `realos` a real Debian userland deployed and run in a chroot (`userland`
-//! makes and caches it); `support` the sysroot helpers.
+//! `safety` failures, kills and locking; `nospace` running out of space; `upgrade` upgrade and
+//! switch from an HTTP remote; `realos` a real Debian userland deployed and run in a chroot
+//! (`userland` makes and caches it); `support` the sysroot helpers.
 
 mod boot;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
+mod nospace;
 mod realos;
 mod safety;
 mod support;

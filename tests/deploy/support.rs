@@ -1,7 +1,7 @@
 //! Helpers of the `admin` tests: the two tools, sysroots made by each, a small bootable OS
 //! tree, and snapshots of sysroots to compare.
 
-use crate::common::mount::is_mounted;
+pub use crate::common::mount::{Filler, Mounted};
 use crate::common::{Run, chmod, is_root, oracle, rostree_bin, sh, tempdir, write};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -397,48 +397,4 @@ pub fn boot_state(sysroot: &Path) -> BTreeMap<String, String> {
             k.starts_with("boot") || k.starts_with("ostree/boot") || k.starts_with("ostree/deploy")
         })
         .collect()
-}
-
-/// A mount held for the test's life and unmounted when dropped, even when the test fails, so
-/// no mount outlives it. Declare it after the [`Scratch`] it lies in: it goes first.
-pub struct Mounted(PathBuf);
-
-impl Mounted {
-    /// A tmpfs at `at`, or `None` (saying why) where this machine cannot mount one.
-    pub fn tmpfs(at: &Path) -> Option<Self> {
-        Self::mount(&["-t", "tmpfs", "tmpfs"], at)
-    }
-
-    /// `src` bind-mounted at `at`, or `None` (saying why) where this machine cannot mount.
-    pub fn bind(src: &Path, at: &Path) -> Option<Self> {
-        Self::mount(&["--bind", src.to_str().unwrap()], at)
-    }
-
-    fn mount(args: &[&str], at: &Path) -> Option<Self> {
-        let mut all = args.to_vec();
-        all.push(at.to_str().unwrap());
-        let r = sh("mount", &all);
-        if !r.out.status.success() {
-            eprintln!(
-                "skipping: cannot mount {args:?} at {}: {}",
-                at.display(),
-                r.stderr()
-            );
-            return None;
-        }
-        Some(Mounted(at.to_path_buf()))
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-        // Busy (a process of the test still in it): detach it now, the kernel ends it later.
-        if is_mounted(&self.0) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
 }

@@ -116,17 +116,26 @@ impl Repo {
         let stage_name = fsutil::unique_tmp_name(&format!("{prefix}rostree-"));
         let lock_path = tmp_path.join(format!("{stage_name}-lock"));
         let stage_lock = create_locked(&tmp, &format!("{stage_name}-lock"), &lock_path)?;
-        rustix::fs::mkdirat(&tmp, stage_name.as_str(), Mode::from_raw_mode(0o775))
-            .at(tmp_path.join(&stage_name))?;
-        let stage = fsutil::open_dir_at(&tmp, &stage_name, &tmp_path.join(&stage_name))?;
         let fsync = self.fsync_enabled();
-        let publisher = Publisher::new(
-            &stage,
-            tmp_path.join(&stage_name),
-            &self.objects,
-            self.path().join("objects"),
-            fsync,
-        )?;
+        let stage_path = tmp_path.join(&stage_name);
+        let prepare = || -> Result<_> {
+            rustix::fs::mkdirat(&tmp, stage_name.as_str(), Mode::from_raw_mode(0o775))
+                .at(&stage_path)?;
+            let stage = fsutil::open_dir_at(&tmp, &stage_name, &stage_path)?;
+            let objdir = self.path().join("objects");
+            let publisher =
+                Publisher::new(&stage, stage_path.clone(), &self.objects, objdir, fsync)?;
+            Ok((stage, publisher, existing_object_dirs(self)?))
+        };
+        let (stage, publisher, existing_dirs) = prepare().inspect_err(|_| {
+            // Out of space, say: leave neither the lock nor an empty stage behind.
+            let _ = rustix::fs::unlinkat(&tmp, stage_name.as_str(), AtFlags::REMOVEDIR);
+            let _ = rustix::fs::unlinkat(
+                &tmp,
+                format!("{stage_name}-lock").as_str(),
+                AtFlags::empty(),
+            );
+        })?;
         Ok(Transaction {
             repo: self,
             _lock: lock,
@@ -139,7 +148,7 @@ impl Repo {
             anonymous: std::sync::atomic::AtomicBool::new(
                 rustix::fs::access("/proc/self/fd", rustix::fs::Access::EXISTS).is_ok(),
             ),
-            existing_dirs: existing_object_dirs(self)?,
+            existing_dirs,
             refs: Mutex::new(Vec::new()),
             fsync,
             committed: false,
