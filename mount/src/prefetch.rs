@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 /// Entries of a directory whose metadata is read ahead when it is opened.
 const PREFETCH_MAX: usize = 4096;
-/// Entries one metadata job reads.
-const PREFETCH_CHUNK: usize = 16;
+/// Entries one metadata job reads: enough for their reads to queue together (see
+/// `Objects::warm`).
+const PREFETCH_CHUNK: usize = 64;
 /// Metadata jobs waiting at most; more are dropped (the kernel's requests read on demand).
 const PREFETCH_QUEUE: usize = 1024;
 /// Files whose content is read ahead of the one being opened.
@@ -103,8 +104,9 @@ impl Shared {
         match job {
             Job::Meta(listing, start, depth) => {
                 let end = (start + PREFETCH_CHUNK).min(listing.entries.len());
-                for (_, kind) in &listing.entries[start..end] {
-                    self.objects.warm(kind);
+                let entries = &listing.entries[start..end];
+                self.objects.warm(entries);
+                for (_, kind) in entries {
                     if let (Kind::Tree { tree, .. }, 1..) = (kind, depth)
                         && let Ok(sub) = self.objects.listing(tree)
                     {
