@@ -74,15 +74,12 @@ impl Shared {
         self.wake(pushed);
     }
 
-    /// Wakes as many idle threads as there are new jobs (not all of them for one job).
+    /// Wakes as many idle threads as there are new jobs, not all of them: a walk queues a
+    /// job or two per directory, and every needless wake-up costs CPU the walk needs.
     fn wake(&self, jobs: usize) {
-        match jobs {
-            0 => {}
-            1 => {
-                self.ready.notify_one();
-            }
-            _ => {
-                self.ready.notify_all();
+        for _ in 0..jobs {
+            if !self.ready.notify_one() {
+                break;
             }
         }
     }

@@ -24,15 +24,16 @@ impl Repo {
     /// exactly as [`Repo::open_content`] reports them, without opening its content.
     pub fn content_meta(&self, id: &ObjectId) -> Result<(FileHeader, u64)> {
         let rel = self.object_relpath(id, ObjectType::File);
+        if self.mode() == RepoMode::Archive {
+            let file = self.open_archive_object(id, &rel)?;
+            return self.archive_header(id, &file);
+        }
         let path = self.object_path(id, ObjectType::File);
         let corrupt = |why: String| Error::corrupt(*id, ObjectType::File, why);
         let missing = || Error::MissingObject {
             id: *id,
             ty: ObjectType::File,
         };
-        if self.mode() == RepoMode::Archive {
-            return self.archive_meta(id, &rel, &path);
-        }
         let st = match rustix::fs::statat(&self.objects, &rel, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(rustix::io::Errno::NOENT) => return Err(missing()),
@@ -140,24 +141,8 @@ impl Repo {
         String::from_utf8(target).map_err(|_| corrupt("symlink target is not UTF-8"))
     }
 
-    /// An archive object's header: one read of its first page (two for huge headers).
-    fn archive_meta(
-        &self,
-        id: &ObjectId,
-        rel: &str,
-        path: &std::path::Path,
-    ) -> Result<(FileHeader, u64)> {
-        let file = self.open_archive_object(id, rel, path)?;
-        archive_header(id, &file, path)
-    }
-
     /// An archive object's file, opened for its header.
-    fn open_archive_object(
-        &self,
-        id: &ObjectId,
-        rel: &str,
-        path: &std::path::Path,
-    ) -> Result<std::fs::File> {
+    fn open_archive_object(&self, id: &ObjectId, rel: &str) -> Result<std::fs::File> {
         match rustix::fs::openat(
             &self.objects,
             rel,
@@ -175,7 +160,7 @@ impl Repo {
                 ObjectType::File,
                 "unexpected symlink object",
             )),
-            Err(e) => Err(e).at(path),
+            Err(e) => Err(e).at(self.object_path(id, ObjectType::File)),
         }
     }
 
@@ -194,58 +179,57 @@ impl Repo {
                 .iter()
                 .map(|id| {
                     let rel = self.object_relpath(id, ObjectType::File);
-                    let path = self.object_path(id, ObjectType::File);
-                    let file = self.open_archive_object(id, &rel, &path)?;
+                    let file = self.open_archive_object(id, &rel)?;
                     let first = std::num::NonZeroU64::new(ARCHIVE_FIRST_READ as u64);
                     // Only a hint: the read below reports any error.
                     let _ = rustix::fs::fadvise(&file, 0, first, rustix::fs::Advice::WillNeed);
-                    Ok((file, path))
+                    Ok(file)
                 })
                 .collect();
-            out.extend(batch.iter().zip(opened).map(|(id, opened)| {
-                let (file, path) = opened?;
-                archive_header(id, &file, &path)
-            }));
+            out.extend(
+                batch
+                    .iter()
+                    .zip(opened)
+                    .map(|(id, file)| self.archive_header(id, &file?)),
+            );
         }
         out
     }
-}
 
-/// Reads and parses the header at the start of an archive object: one `pread` of its first
-/// page, another only for a header larger than that.
-fn archive_header(
-    id: &ObjectId,
-    file: &std::fs::File,
-    path: &std::path::Path,
-) -> Result<(FileHeader, u64)> {
-    let corrupt = |why: &str| Error::corrupt(*id, ObjectType::File, why);
-    let mut buf = vec![0u8; ARCHIVE_FIRST_READ];
-    let mut got = 0;
-    // The header's whole length, once its size field is read.
-    let mut need = 8;
-    while got < need {
-        let n = read_some_at(file, &mut buf[got..], got as u64).at(path)?;
-        if n == 0 {
-            return Err(corrupt(if got < 8 {
-                "File header too short"
-            } else {
-                "File header size exceeds object"
-            }));
-        }
-        got += n;
-        if got >= 8 {
-            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-            if len > ARCHIVE_MAX_HEADER {
-                return Err(corrupt("File header size exceeds object"));
+    /// Reads and parses the header at the start of an archive object: one `pread` of its
+    /// first page, another only for a header larger than that.
+    fn archive_header(&self, id: &ObjectId, file: &std::fs::File) -> Result<(FileHeader, u64)> {
+        let corrupt = |why: &str| Error::corrupt(*id, ObjectType::File, why);
+        let mut buf = vec![0u8; ARCHIVE_FIRST_READ];
+        let mut got = 0;
+        // The header's whole length, once its size field is read.
+        let mut need = 8;
+        while got < need {
+            // The path is built for a message only.
+            let n = read_some_at(file, &mut buf[got..], got as u64)
+                .map_err(|e| Error::io(self.object_path(id, ObjectType::File), e))?;
+            if n == 0 {
+                return Err(corrupt(if got < 8 {
+                    "File header too short"
+                } else {
+                    "File header size exceeds object"
+                }));
             }
-            need = 8 + len;
-            if buf.len() < need {
-                buf.resize(need, 0);
+            got += n;
+            if got >= 8 {
+                let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                if len > ARCHIVE_MAX_HEADER {
+                    return Err(corrupt("File header size exceeds object"));
+                }
+                need = 8 + len;
+                if buf.len() < need {
+                    buf.resize(need, 0);
+                }
             }
         }
+        let (header, size, _) = parse_filez_header(&buf[..need]).map_err(|why| corrupt(&why))?;
+        Ok((header, size))
     }
-    let (header, size, _) = parse_filez_header(&buf[..need]).map_err(|why| corrupt(&why))?;
-    Ok((header, size))
 }
 
 /// One `pread` at `offset`, retried when interrupted; 0 at the end of the file.
