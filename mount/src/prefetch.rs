@@ -19,9 +19,12 @@ use std::sync::Arc;
 
 /// Entries of a directory whose metadata is read ahead when it is opened.
 const PREFETCH_MAX: usize = 4096;
-/// Entries one metadata job reads: enough for their reads to queue together (see
-/// `Objects::warm`).
-const PREFETCH_CHUNK: usize = 64;
+/// Entries one metadata job reads. Bare objects' metadata is read one object after another
+/// (a stat, an xattr): small jobs, so that more threads share a directory.
+const PREFETCH_CHUNK: usize = 16;
+/// The same for archive objects, whose headers one job reads together (see
+/// `Repo::content_meta_many`): enough for a deep queue.
+const PREFETCH_CHUNK_ARCHIVE: usize = 64;
 /// Metadata jobs waiting at most; more are dropped (the kernel's requests read on demand).
 const PREFETCH_QUEUE: usize = 1024;
 /// Files whose content is read ahead of the one being opened.
@@ -58,12 +61,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Entries per metadata job.
+    fn chunk(&self) -> usize {
+        match self.objects.repo.mode() {
+            RepoMode::Archive => PREFETCH_CHUNK_ARCHIVE,
+            _ => PREFETCH_CHUNK,
+        }
+    }
+
     /// Queues a listing's entries for metadata, dropping what doesn't fit.
     fn queue_meta(&self, listing: &Arc<Listing>, depth: u8) {
         let n = listing.entries.len().min(PREFETCH_MAX);
         let mut q = self.queues.lock();
         let mut pushed = 0;
-        for start in (0..n).step_by(PREFETCH_CHUNK) {
+        for start in (0..n).step_by(self.chunk()) {
             if q.meta.len() >= PREFETCH_QUEUE {
                 break;
             }
@@ -100,7 +111,7 @@ impl Shared {
     fn run(&self, job: Job) {
         match job {
             Job::Meta(listing, start, depth) => {
-                let end = (start + PREFETCH_CHUNK).min(listing.entries.len());
+                let end = (start + self.chunk()).min(listing.entries.len());
                 let entries = &listing.entries[start..end];
                 self.objects.warm(entries);
                 for (_, kind) in entries {
