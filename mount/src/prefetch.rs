@@ -2,7 +2,8 @@
 //!
 //! Metadata: when a directory is opened, its entries' metadata (and that of its
 //! subdirectories' entries, one level down) is read by a few threads, so the kernel's
-//! READDIRPLUS finds it cached instead of waiting for the disk one object at a time.
+//! READDIRPLUS finds it cached instead of waiting for the disk one object at a time (archive
+//! headers a batch per job, their reads queued together).
 //!
 //! Content: when files of one directory are opened one after another (`diff -r`, `grep -r`,
 //! `tar`), the next small files' object files are handed to the kernel's readahead
@@ -40,7 +41,7 @@ const CONTENT_DIRS: usize = 1024;
 
 /// Work for the prefetch threads.
 enum Job {
-    /// Entries `start..start + PREFETCH_CHUNK` of a listing; `depth` more levels to queue.
+    /// One chunk of a listing's entries, from `start`; `depth` more levels to queue.
     Meta(Arc<Listing>, usize, u8),
     /// Content of the small files among entries `start..end` of a listing.
     Content(Arc<Listing>, usize, usize),
