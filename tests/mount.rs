@@ -146,7 +146,10 @@ fn assert_random_reads(file: &Path, data: &[u8]) {
             &data[offset as usize..end as usize],
             "bytes at {offset}"
         );
-        offset = (offset * 6364136223846793005 + 1442695040888963407) % len;
+        offset = offset
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            % len;
     }
     let mut buf = [0u8; 16];
     assert_eq!(

@@ -32,6 +32,9 @@ pub(crate) const GENERATION: Generation = Generation(0);
 /// costs more than it saves on them.
 const PASSTHROUGH_MIN: u64 = 256 * 1024;
 const BLOCK: u32 = 4096;
+/// Entries one READDIRPLUS request reads before answering, where the prefetcher has not
+/// yet: a few replies' worth, so that the following requests find them read.
+const REPLY_WARM: usize = 128;
 
 /// An open file or directory.
 enum Handle {
@@ -554,6 +557,7 @@ impl RostreeFs {
         let (listing, parent) = self.dir_handle(fh)?;
         let ttl = Self::entry_ttl(&self.kind_of(ino)?);
         let mut i = usize::try_from(offset).map_err(|_| Errno::EINVAL)?;
+        self.warm_entries(&listing, i.saturating_sub(2));
         loop {
             let next = i as u64 + 1;
             // The kernel takes nothing from the dot entries but their names.
@@ -597,6 +601,13 @@ impl RostreeFs {
             i += 1;
         }
         Ok(())
+    }
+
+    /// Reads what a READDIRPLUS reply from entry `start` on describes, where the prefetcher
+    /// has not yet, all at once rather than one entry after another.
+    fn warm_entries(&self, listing: &Listing, start: usize) {
+        let end = listing.entries.len().min(start.saturating_add(REPLY_WARM));
+        self.objects.warm(&listing.entries[start.min(end)..end]);
     }
 
     pub(crate) fn do_getxattr(

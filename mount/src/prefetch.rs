@@ -2,7 +2,8 @@
 //!
 //! Metadata: when a directory is opened, its entries' metadata (and that of its
 //! subdirectories' entries, one level down) is read by a few threads, so the kernel's
-//! READDIRPLUS finds it cached instead of waiting for the disk one object at a time.
+//! READDIRPLUS finds it cached instead of waiting for the disk one object at a time (archive
+//! headers a batch per job, their reads queued together).
 //!
 //! Content: when files of one directory are opened one after another (`diff -r`, `grep -r`,
 //! `tar`), the next small files' object files are handed to the kernel's readahead
@@ -19,8 +20,12 @@ use std::sync::Arc;
 
 /// Entries of a directory whose metadata is read ahead when it is opened.
 const PREFETCH_MAX: usize = 4096;
-/// Entries one metadata job reads.
+/// Entries one metadata job reads. Bare objects' metadata is read one object after another
+/// (a stat, an xattr): small jobs, so that more threads share a directory.
 const PREFETCH_CHUNK: usize = 16;
+/// The same for archive objects, whose headers one job reads together (see
+/// `Repo::content_meta_many`): enough for a deep queue.
+const PREFETCH_CHUNK_ARCHIVE: usize = 64;
 /// Metadata jobs waiting at most; more are dropped (the kernel's requests read on demand).
 const PREFETCH_QUEUE: usize = 1024;
 /// Files whose content is read ahead of the one being opened.
@@ -36,7 +41,7 @@ const CONTENT_DIRS: usize = 1024;
 
 /// Work for the prefetch threads.
 enum Job {
-    /// Entries `start..start + PREFETCH_CHUNK` of a listing; `depth` more levels to queue.
+    /// One chunk of a listing's entries, from `start`; `depth` more levels to queue.
     Meta(Arc<Listing>, usize, u8),
     /// Content of the small files among entries `start..end` of a listing.
     Content(Arc<Listing>, usize, usize),
@@ -57,12 +62,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Entries per metadata job.
+    fn chunk(&self) -> usize {
+        match self.objects.repo.mode() {
+            RepoMode::Archive => PREFETCH_CHUNK_ARCHIVE,
+            _ => PREFETCH_CHUNK,
+        }
+    }
+
     /// Queues a listing's entries for metadata, dropping what doesn't fit.
     fn queue_meta(&self, listing: &Arc<Listing>, depth: u8) {
         let n = listing.entries.len().min(PREFETCH_MAX);
         let mut q = self.queues.lock();
         let mut pushed = 0;
-        for start in (0..n).step_by(PREFETCH_CHUNK) {
+        for start in (0..n).step_by(self.chunk()) {
             if q.meta.len() >= PREFETCH_QUEUE {
                 break;
             }
@@ -73,15 +86,12 @@ impl Shared {
         self.wake(pushed);
     }
 
-    /// Wakes as many idle threads as there are new jobs (not all of them for one job).
+    /// Wakes as many idle threads as there are new jobs, not all of them: a walk queues a
+    /// job or two per directory, and every needless wake-up costs CPU the walk needs.
     fn wake(&self, jobs: usize) {
-        match jobs {
-            0 => {}
-            1 => {
-                self.ready.notify_one();
-            }
-            _ => {
-                self.ready.notify_all();
+        for _ in 0..jobs {
+            if !self.ready.notify_one() {
+                break;
             }
         }
     }
@@ -102,9 +112,10 @@ impl Shared {
     fn run(&self, job: Job) {
         match job {
             Job::Meta(listing, start, depth) => {
-                let end = (start + PREFETCH_CHUNK).min(listing.entries.len());
-                for (_, kind) in &listing.entries[start..end] {
-                    self.objects.warm(kind);
+                let end = (start + self.chunk()).min(listing.entries.len());
+                let entries = &listing.entries[start..end];
+                self.objects.warm(entries);
+                for (_, kind) in entries {
                     if let (Kind::Tree { tree, .. }, 1..) = (kind, depth)
                         && let Ok(sub) = self.objects.listing(tree)
                     {

@@ -181,25 +181,42 @@ impl Objects {
         // The metadata alone: a walk stats every file, and opening each would cost more
         // system calls than the stat itself.
         let (header, size) = self.repo.content_meta(id)?;
-        let weight = 112 + header.symlink_target.len() + xattrs_weight(&header.xattrs);
-        let meta = Arc::new(FileMeta { header, size });
-        self.files.lock().insert(*id, meta.clone(), weight);
-        Ok(meta)
+        Ok(self.cache_file_meta(*id, header, size))
     }
 
-    /// Reads what `stat` of the node needs into the caches (errors are left for the
-    /// request that needs the node to report).
-    pub(crate) fn warm(&self, kind: &Kind) {
-        match kind {
-            Kind::File(id) => {
-                let _ = self.file_meta(id);
+    /// Reads what `stat` of each entry needs into the caches, the metadata of all their
+    /// content objects at once (see [`Repo::content_meta_many`]: in archive mode the disk
+    /// gets every header read together). Errors are left for the request that needs the
+    /// entry to report, and never cached.
+    pub(crate) fn warm(&self, entries: &[(Arc<str>, Kind)]) {
+        let missing: Vec<ObjectId> = {
+            let files = self.files.lock();
+            entries
+                .iter()
+                .filter_map(|(_, kind)| match kind {
+                    Kind::File(id) if !files.contains(id) => Some(*id),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (id, meta) in missing.iter().zip(self.repo.content_meta_many(&missing)) {
+            if let Ok((header, size)) = meta {
+                self.cache_file_meta(*id, header, size);
             }
-            Kind::Tree { tree, meta } => {
+        }
+        for (_, kind) in entries {
+            if let Kind::Tree { tree, meta } = kind {
                 let _ = self.dirmeta(meta);
                 let _ = self.listing(tree);
             }
-            _ => {}
         }
+    }
+
+    fn cache_file_meta(&self, id: ObjectId, header: FileHeader, size: u64) -> Arc<FileMeta> {
+        let weight = 112 + header.symlink_target.len() + xattrs_weight(&header.xattrs);
+        let meta = Arc::new(FileMeta { header, size });
+        self.files.lock().insert(id, meta.clone(), weight);
+        meta
     }
 
     /// A commit's root dirtree and dirmeta.
