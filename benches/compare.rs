@@ -4,6 +4,11 @@
 //!
 //! Run with `cargo bench --bench compare` (env `ROSTREE_BENCH_FILES`, default 20000, and
 //! `ROSTREE_BENCH_RUNS`, default 3).
+//!
+//! Run it on a quiet machine, and not within ~6 minutes of a mass deletion on the same
+//! filesystem (another benchmark's clean-up, a test suite): ext4 without a journal skips
+//! recently freed inodes by scanning past each of them on every inode allocation, which
+//! can double both tools' commit times (perf shows `recently_deleted` at the top).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
