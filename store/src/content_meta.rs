@@ -23,11 +23,11 @@ impl Repo {
     /// A content object's header (owner, mode, symlink target, xattrs) and content size,
     /// exactly as [`Repo::open_content`] reports them, without opening its content.
     pub fn content_meta(&self, id: &ObjectId) -> Result<(FileHeader, u64)> {
-        let rel = self.object_relpath(id, ObjectType::File);
         if self.mode() == RepoMode::Archive {
-            let file = self.open_archive_object(id, &rel)?;
+            let file = self.open_archive_object(id)?;
             return self.archive_header(id, &file);
         }
+        let rel = self.object_relpath(id, ObjectType::File);
         let path = self.object_path(id, ObjectType::File);
         let corrupt = |why: String| Error::corrupt(*id, ObjectType::File, why);
         let missing = || Error::MissingObject {
@@ -98,21 +98,7 @@ impl Repo {
         if self.mode() == RepoMode::Archive {
             return Err(corrupt("archive content is compressed"));
         }
-        let rel = self.object_relpath(id, ObjectType::File);
-        match rustix::fs::openat(
-            &self.objects,
-            &rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-        ) {
-            Ok(fd) => Ok(std::fs::File::from(fd)),
-            Err(rustix::io::Errno::NOENT) => Err(Error::MissingObject {
-                id: *id,
-                ty: ObjectType::File,
-            }),
-            Err(rustix::io::Errno::LOOP) => Err(corrupt("a symlink, opened for its content")),
-            Err(e) => Err(e).at(self.object_path(id, ObjectType::File)),
-        }
+        self.open_object_file(id, "a symlink, opened for its content")
     }
 
     /// The target a bare-user symlink object holds: its bytes, then a NUL.
@@ -141,11 +127,13 @@ impl Repo {
         String::from_utf8(target).map_err(|_| corrupt("symlink target is not UTF-8"))
     }
 
-    /// An archive object's file, opened for its header.
-    fn open_archive_object(&self, id: &ObjectId, rel: &str) -> Result<std::fs::File> {
+    /// A content object's file, never following a symlink: a missing one is
+    /// [`Error::MissingObject`], a symlink where a file belongs is corrupt (`symlink_why`).
+    fn open_object_file(&self, id: &ObjectId, symlink_why: &str) -> Result<std::fs::File> {
+        let rel = self.object_relpath(id, ObjectType::File);
         match rustix::fs::openat(
             &self.objects,
-            rel,
+            &rel,
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::empty(),
         ) {
@@ -154,14 +142,14 @@ impl Repo {
                 id: *id,
                 ty: ObjectType::File,
             }),
-            // A symlink where an archive object should be.
-            Err(rustix::io::Errno::LOOP) => Err(Error::corrupt(
-                *id,
-                ObjectType::File,
-                "unexpected symlink object",
-            )),
+            Err(rustix::io::Errno::LOOP) => Err(Error::corrupt(*id, ObjectType::File, symlink_why)),
             Err(e) => Err(e).at(self.object_path(id, ObjectType::File)),
         }
+    }
+
+    /// An archive object's file, opened for its header.
+    fn open_archive_object(&self, id: &ObjectId) -> Result<std::fs::File> {
+        self.open_object_file(id, "unexpected symlink object")
     }
 
     /// [`Repo::content_meta`] of many objects, in order. In archive mode the first page of
@@ -178,8 +166,7 @@ impl Repo {
             let opened: Vec<Result<_>> = batch
                 .iter()
                 .map(|id| {
-                    let rel = self.object_relpath(id, ObjectType::File);
-                    let file = self.open_archive_object(id, &rel)?;
+                    let file = self.open_archive_object(id)?;
                     let first = std::num::NonZeroU64::new(ARCHIVE_FIRST_READ as u64);
                     // Only a hint: the read below reports any error.
                     let _ = rustix::fs::fadvise(&file, 0, first, rustix::fs::Advice::WillNeed);
