@@ -10,44 +10,12 @@
 //! recently freed inodes by scanning past each of them on every inode allocation, which
 //! can double both tools' commit times (perf shows `recently_deleted` at the top).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{env_num, run, tool};
-
-/// A deterministic tree: `files` files in nested folders, ~6 KB average (~120 MB at 20,000),
-/// half text-like (compressible), half noise, some symlinks and executables.
-fn generate_tree(root: &Path, files: usize) {
-    let mut state: u64 = 0x9e3779b97f4a7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for i in 0..files {
-        let dir = root.join(format!("usr/share/d{:03}/s{:02}", i % 400, (i / 400) % 10));
-        std::fs::create_dir_all(&dir).unwrap();
-        let size = (next() % 12_000) as usize;
-        let data: Vec<u8> = if i % 2 == 0 {
-            let line = format!("line {i} of a text-like file in the benchmark tree\n");
-            line.as_bytes().iter().cycle().take(size).copied().collect()
-        } else {
-            (0..size).map(|_| next() as u8).collect()
-        };
-        let path = dir.join(format!("f{i}"));
-        std::fs::write(&path, data).unwrap();
-        if i % 10 == 0 {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        if i % 50 == 0 {
-            let _ = std::os::unix::fs::symlink(format!("f{i}"), dir.join(format!("l{i}")));
-        }
-    }
-}
+use support::{TreeShape, env_num, generate_tree, run, tool};
 
 fn drop_caches() {
     let _ = Command::new("sync").status();
@@ -83,7 +51,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let tree = base.join("tree");
-    generate_tree(&tree, files);
+    let shape = TreeShape {
+        modes_and_links: true,
+        generation: None,
+    };
+    generate_tree(&tree, files, &shape);
     println!("tree: {files} files in {}", tree.display());
     println!(
         "{:<28} {:>12} {:>12} {:>8}",

@@ -14,39 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{run, tool};
+use support::{TreeShape, generate_tree, run, tool};
 
 /// For the nginx helper: as root, its workers must run as root to read private dirs.
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-/// A deterministic tree: `files` files in nested folders, ~6 KB average, half text-like,
-/// half noise; `generation` changes one file in a hundred.
-fn generate_tree(root: &Path, files: usize, generation: u32) {
-    let mut state: u64 = 0x9e3779b97f4a7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for i in 0..files {
-        let dir = root.join(format!("usr/share/d{:03}/s{:02}", i % 400, (i / 400) % 10));
-        std::fs::create_dir_all(&dir).unwrap();
-        let size = (next() % 12_000) as usize;
-        let mut data: Vec<u8> = if i % 2 == 0 {
-            let line = format!("line {i} of a text-like file in the benchmark tree\n");
-            line.as_bytes().iter().cycle().take(size).copied().collect()
-        } else {
-            (0..size).map(|_| next() as u8).collect()
-        };
-        // Every hundredth file, as many text-like (even) as noise (odd) ones.
-        if i % 200 == 7 || i % 200 == 108 {
-            data.extend_from_slice(format!("generation {generation}\n").as_bytes());
-        }
-        std::fs::write(dir.join(format!("f{i}")), data).unwrap();
-    }
 }
 
 /// Body bytes nginx sent, summed over its access log (combined format, field 10).
@@ -79,7 +51,11 @@ fn main() {
     std::fs::create_dir_all(&www).unwrap();
     let tree = base.join("tree");
     let served = www.join("repo");
-    generate_tree(&tree, files, 1);
+    let shape = TreeShape {
+        modes_and_links: false,
+        generation: Some(1),
+    };
+    generate_tree(&tree, files, &shape);
     run(tool(ostree, &served).args(["init", "--mode=archive"]));
     run(tool(ostree, &served).args(["commit", "-b", "main", tree.to_str().unwrap()]));
     let server = nginx::Nginx::serve(&www, &base.join("nginx"));
@@ -114,7 +90,11 @@ fn main() {
     );
 
     // A second commit changing 1% of the files: only those and their trees move.
-    generate_tree(&tree, files, 2);
+    let shape = TreeShape {
+        modes_and_links: false,
+        generation: Some(2),
+    };
+    generate_tree(&tree, files, &shape);
     run(tool(ostree, &served).args(["commit", "-b", "main", tree.to_str().unwrap()]));
     for (b, bin) in [ostree, rostree].into_iter().enumerate() {
         let before = bytes_sent(&server.access_log);
