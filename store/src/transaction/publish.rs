@@ -1,18 +1,23 @@
 //! Publishing written objects: `syncfs`, then a `linkat` of each anonymous object file to its
 //! name in `objects/xx/`.
 //!
-//! Objects are published in batches on a background thread while the writers go on, so the
-//! disk writes back the early objects while later ones are still being hashed and written,
-//! and the final publish has only the tail left to sync. At most one batch is in flight; a
-//! writer that fills the next batch waits for it, which bounds the open files.
+//! Two background threads form a pipeline, so the disk writes back continuously while the
+//! writers go on:
+//! - the *syncer* takes every object written so far, runs `syncfs`, and hands the batch on;
+//!   it starts again at once with whatever was written meanwhile, so batches grow and shrink
+//!   with the disk's pace (a group commit) and the disk never waits for a batch to fill;
+//! - the *linker* gives each synced object its name, overlapping the next `syncfs`.
+//!
+//! An object is thus visible only once its bytes are durable. Open files are bounded: a
+//! writer waits while the process holds more written objects than its fd budget allows.
 
 use crate::fsutil;
-use crate::{IoContext, Result};
-use parking_lot::Mutex;
+use crate::{Error, IoContext, Result};
+use parking_lot::{Condvar, Mutex};
 use rayon::prelude::*;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +63,11 @@ impl PendingObject {
         OPEN_PENDING.fetch_add(1, Ordering::Relaxed);
         PendingObject { rel, fd }
     }
+
+    /// Its folder under `objects/`: the checksum's first two hex digits.
+    fn dir(&self) -> &str {
+        &self.rel[..2]
+    }
 }
 
 impl Drop for PendingObject {
@@ -76,11 +86,12 @@ fn open_budget() -> usize {
     soft.saturating_sub(1024).max(soft / 2).clamp(16, 1 << 16) as usize
 }
 
-/// Objects per background batch: small enough that the disk starts early and that a
-/// batch waiting, one in flight and the one filling stay within the fd budget.
-const MAX_BATCH: usize = 4096;
+/// The fewest objects worth a `syncfs` of their own (each also commits the journal and
+/// flushes the disk's cache), and the longest fewer wait.
+const MIN_BATCH: usize = 256;
+const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Where and how a batch is published; shared with the background thread.
+/// Where and how objects are published.
 struct Target {
     /// The staging directory: `syncfs` on it syncs the repository's filesystem.
     stage: OwnedFd,
@@ -92,46 +103,230 @@ struct Target {
 }
 
 impl Target {
-    /// Makes `batch` durable, then visible (the new names are synced by the caller).
-    fn publish(&self, batch: Vec<PendingObject>, parallel: bool) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+    /// Makes everything written so far durable.
+    fn sync(&self) -> Result<()> {
         if self.fsync {
             rustix::fs::syncfs(&self.stage).at(&self.stage_path)?;
         }
-        let mut by_dir: HashMap<&str, Vec<&PendingObject>> = HashMap::new();
-        for p in &batch {
-            by_dir.entry(&p.rel[..2]).or_default().push(p);
+        Ok(())
+    }
+
+    /// Names every object of a synced `batch`; `parallel` when nobody else needs the cores.
+    fn link(
+        &self,
+        dirs: &mut ObjectDirs,
+        batch: &mut [PendingObject],
+        parallel: bool,
+    ) -> Result<()> {
+        batch.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+        let runs: Vec<&[PendingObject]> = batch.chunk_by(|a, b| a.dir() == b.dir()).collect();
+        if dirs.keep {
+            for run in &runs {
+                dirs.open(self, run[0].dir())?;
+            }
         }
-        let link_dir = |(name, objects): (&&str, &Vec<&PendingObject>)| -> Result<()> {
-            let path = self.objdir.join(name);
-            fsutil::ensure_dir_at(&self.objects, name, &path)?;
-            let dest = fsutil::open_dir_at(&self.objects, name, &path)?;
-            for p in objects {
-                link_anonymous(&p.fd, &dest, &p.rel[3..]).at(self.objdir.join(&p.rel))?;
+        let dirs = &*dirs;
+        let link_run = |run: &&[PendingObject]| -> Result<()> {
+            let name = run[0].dir();
+            let opened;
+            let dir = match dirs.cached(name) {
+                Some(fd) => fd,
+                None => {
+                    opened = self.open_objects_dir(name)?;
+                    &opened
+                }
+            };
+            for p in *run {
+                link_anonymous(&p.fd, dir, &p.rel[3..]).at(self.objdir.join(&p.rel))?;
             }
             Ok(())
         };
-        // The final publish has both cores to itself; a background batch stays on its own
-        // thread so it never takes the writers' workers.
         if parallel {
-            by_dir.par_iter().try_for_each(link_dir)
+            runs.par_iter().try_for_each(link_run)
         } else {
-            by_dir.iter().try_for_each(link_dir)
+            runs.iter().try_for_each(link_run)
+        }
+    }
+
+    /// Opens `objects/<name>`, creating it if needed.
+    fn open_objects_dir(&self, name: &str) -> Result<OwnedFd> {
+        let path = self.objdir.join(name);
+        fsutil::ensure_dir_at(&self.objects, name, &path)?;
+        fsutil::open_dir_at(&self.objects, name, &path)
+    }
+}
+
+/// The `objects/xx` folders, kept open for the transaction's life where the fd budget has
+/// room for all 256; else each batch opens the ones it needs, one at a time.
+struct ObjectDirs {
+    fds: Vec<Option<OwnedFd>>,
+    keep: bool,
+}
+
+impl ObjectDirs {
+    fn new(budget: usize) -> ObjectDirs {
+        ObjectDirs {
+            fds: (0..256).map(|_| None).collect(),
+            keep: budget >= 8 * 256,
+        }
+    }
+
+    fn index(name: &str) -> usize {
+        usize::from_str_radix(name, 16).unwrap_or(0) & 0xff
+    }
+
+    fn open(&mut self, target: &Target, name: &str) -> Result<()> {
+        let slot = &mut self.fds[Self::index(name)];
+        if slot.is_none() {
+            *slot = Some(target.open_objects_dir(name)?);
+        }
+        Ok(())
+    }
+
+    fn cached(&self, name: &str) -> Option<&OwnedFd> {
+        self.fds[Self::index(name)].as_ref()
+    }
+}
+
+/// What the writers and the two threads share.
+#[derive(Default)]
+struct State {
+    /// Written, not yet in a `syncfs`.
+    written: Vec<PendingObject>,
+    /// Synced, waiting for their names.
+    synced: VecDeque<Vec<PendingObject>>,
+    /// Objects handed to the publisher, and those published (or dropped by a failure).
+    pushed: u64,
+    published: u64,
+    /// The first failure, reported to the next caller; later callers learn only that one
+    /// happened.
+    error: Option<Error>,
+    failed: bool,
+    /// A flush waits: link with every core.
+    urgent: bool,
+    /// The syncer has stopped: the linker stops once `synced` is empty.
+    syncer_done: bool,
+    closing: bool,
+}
+
+impl State {
+    fn fail(&mut self, e: Error) {
+        if !self.failed {
+            self.error = Some(e);
+            self.failed = true;
+        }
+    }
+
+    /// The failure to report, if any.
+    fn check(&mut self, stage_path: &std::path::Path) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.failed {
+            return Err(Error::io(
+                stage_path,
+                std::io::Error::other("an object failed to publish earlier"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Shared {
+    target: Target,
+    /// Written objects the process may hold open.
+    budget: usize,
+    /// Objects worth a `syncfs`: [`MIN_BATCH`], or less where the budget is small.
+    min_batch: usize,
+    state: Mutex<State>,
+    /// Something was written (the syncer waits on it), synced (the linker), published (a
+    /// flush or a writer over budget). Separate, so a write wakes only the syncer.
+    written: Condvar,
+    synced: Condvar,
+    published: Condvar,
+}
+
+impl Shared {
+    fn wake_all(&self) {
+        self.written.notify_all();
+        self.synced.notify_all();
+        self.published.notify_all();
+    }
+
+    /// The syncer thread: `syncfs` whatever was written, hand it to the linker, repeat.
+    fn syncer(&self) {
+        let mut state = self.state.lock();
+        loop {
+            // Wait for a batch worth a `syncfs`, unless a flush needs what there is, or
+            // it has waited long enough (a slow pull).
+            let since = std::time::Instant::now();
+            while !state.closing
+                && (state.written.is_empty()
+                    || (state.written.len() < self.min_batch
+                        && !state.urgent
+                        && since.elapsed() < MAX_DELAY))
+            {
+                self.written.wait_for(&mut state, MAX_DELAY);
+            }
+            if state.closing {
+                break;
+            }
+            let batch = std::mem::take(&mut state.written);
+            drop(state);
+            let result = self.target.sync();
+            state = self.state.lock();
+            match result {
+                Ok(()) => {
+                    state.synced.push_back(batch);
+                    self.synced.notify_one();
+                }
+                Err(e) => {
+                    state.published += batch.len() as u64;
+                    state.fail(e);
+                    self.published.notify_all();
+                }
+            }
+        }
+        state.syncer_done = true;
+        self.synced.notify_one();
+    }
+
+    /// The linker thread: names the synced batches in order.
+    fn linker(&self) {
+        let mut dirs = ObjectDirs::new(self.budget);
+        let mut state = self.state.lock();
+        loop {
+            while state.synced.is_empty() && !state.syncer_done {
+                self.synced.wait(&mut state);
+            }
+            let Some(mut batch) = state.synced.pop_front() else {
+                break;
+            };
+            let parallel = state.urgent;
+            let abandon = state.closing;
+            drop(state);
+            // A transaction dropped without commit does not need its objects.
+            let result = if abandon {
+                Ok(())
+            } else {
+                self.target.link(&mut dirs, &mut batch, parallel)
+            };
+            let n = batch.len() as u64;
+            drop(batch);
+            state = self.state.lock();
+            state.published += n;
+            if let Err(e) = result {
+                state.fail(e);
+            }
+            self.published.notify_all();
         }
     }
 }
 
-/// Queues written anonymous objects and publishes them in batches.
+/// Queues written anonymous objects and publishes them in the background.
 pub(super) struct Publisher {
-    target: Arc<Target>,
-    /// Objects written and not yet handed to a batch.
-    pending: Mutex<Vec<PendingObject>>,
-    /// The batch being published in the background.
-    in_flight: Mutex<Option<JoinHandle<Result<()>>>>,
-    batch: usize,
-    budget: usize,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Publisher {
@@ -143,7 +338,6 @@ impl Publisher {
         objdir: PathBuf,
         fsync: bool,
     ) -> Result<Publisher> {
-        let budget = open_budget();
         let target = Target {
             stage: stage.try_clone().at(&stage_path)?,
             stage_path,
@@ -151,65 +345,88 @@ impl Publisher {
             objdir,
             fsync,
         };
+        let budget = open_budget();
         Ok(Publisher {
-            target: Arc::new(target),
-            pending: Mutex::new(Vec::new()),
-            in_flight: Mutex::new(None),
-            batch: (budget / 4).clamp(16, MAX_BATCH),
-            budget,
+            shared: Arc::new(Shared {
+                target,
+                budget,
+                min_batch: MIN_BATCH.min(budget / 2).max(1),
+                state: Mutex::new(State::default()),
+                written: Condvar::new(),
+                synced: Condvar::new(),
+                published: Condvar::new(),
+            }),
+            threads: Mutex::new(Vec::new()),
         })
     }
 
-    /// Queues a written object; a full batch starts publishing in the background.
-    pub(super) fn push(&self, object: PendingObject) -> Result<()> {
-        let mut pending = self.pending.lock();
-        pending.push(object);
-        // Other transactions of this process may hold most of the fd budget: then publish
-        // in small batches rather than run out of descriptors.
-        let crowded = OPEN_PENDING.load(Ordering::Relaxed) >= self.budget;
-        if pending.len() < self.batch && !(crowded && pending.len() >= 16) {
+    /// Starts the two threads on first use: a transaction that writes nothing costs none.
+    fn start(&self) -> Result<()> {
+        let mut threads = self.threads.lock();
+        if !threads.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut *pending);
-        drop(pending);
-        let mut in_flight = self.in_flight.lock();
-        Self::finish_in_flight(&mut in_flight)?;
-        let target = Arc::clone(&self.target);
-        let handle = std::thread::Builder::new()
-            .name("rostree-publish".into())
-            .spawn(move || target.publish(batch, false))
-            .at(&self.target.stage_path)?;
-        *in_flight = Some(handle);
+        for (name, run) in [
+            ("rostree-sync", Shared::syncer as fn(&Shared)),
+            ("rostree-link", Shared::linker as fn(&Shared)),
+        ] {
+            let shared = Arc::clone(&self.shared);
+            let handle = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || run(&shared))
+                .at(&self.shared.target.stage_path)?;
+            threads.push(handle);
+        }
         Ok(())
     }
 
-    /// Waits for the background batch, if any.
-    fn finish_in_flight(in_flight: &mut Option<JoinHandle<Result<()>>>) -> Result<()> {
-        match in_flight.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
+    /// Queues a written object for publication; waits while the process holds too many.
+    pub(super) fn push(&self, object: PendingObject) -> Result<()> {
+        self.start()?;
+        let shared = &self.shared;
+        let mut state = shared.state.lock();
+        state.check(&shared.target.stage_path)?;
+        // Other transactions of this process may hold the budget: wait only while some of
+        // the open objects are ours, since only those are sure to be released.
+        while OPEN_PENDING.load(Ordering::Relaxed) > shared.budget
+            && state.pushed > state.published
+            && !state.failed
+        {
+            shared.published.wait(&mut state);
         }
+        state.written.push(object);
+        state.pushed += 1;
+        if state.written.len() == shared.min_batch {
+            shared.written.notify_one();
+        }
+        Ok(())
     }
 
     /// Publishes everything queued so far, waiting until it is durable and visible.
     pub(super) fn flush(&self) -> Result<()> {
-        let mut in_flight = self.in_flight.lock();
-        Self::finish_in_flight(&mut in_flight)?;
-        let batch = std::mem::take(&mut *self.pending.lock());
-        self.target.publish(batch, true)
+        let shared = &self.shared;
+        let mut state = shared.state.lock();
+        let goal = state.pushed;
+        state.urgent = true;
+        shared.written.notify_one();
+        while state.published < goal && !state.failed {
+            shared.published.wait(&mut state);
+        }
+        state.urgent = false;
+        state.check(&shared.target.stage_path)
     }
 
-    /// How many written objects wait to be handed to a batch.
+    /// How many written objects wait for a `syncfs`.
     pub(super) fn pending_len(&self) -> usize {
-        self.pending.lock().len()
+        self.shared.state.lock().written.len()
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        // A batch in flight holds files of this transaction: let it end before they close.
-        if let Some(handle) = self.in_flight.get_mut().take() {
+        self.shared.state.lock().closing = true;
+        self.shared.wake_all();
+        for handle in self.threads.get_mut().drain(..) {
             let _ = handle.join();
         }
     }
