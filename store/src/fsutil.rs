@@ -137,9 +137,11 @@ pub fn write_all(fd: impl AsFd, mut data: &[u8]) -> std::io::Result<()> {
 
 /// Lists the names in a directory (without `.` and `..`).
 pub fn list_dir(dir: impl AsFd, shown: &Path) -> Result<Vec<(String, rustix::fs::FileType)>> {
+    // A fresh descriptor of its own, since reading moves its offset; `Dir::new` takes it
+    // as is, where `read_from` would reopen the folder once more.
     let fd = openat_dir(dir, ".", true).at(shown)?;
     let mut out = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&fd).at(shown)? {
+    for entry in rustix::fs::Dir::new(fd).at(shown)? {
         let entry = entry.at(shown)?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." {
@@ -166,21 +168,21 @@ pub fn dir_entries_lenient(dir: impl AsFd) -> Vec<(Vec<u8>, FileType)> {
     let Ok(fd) = openat_dir(dir, ".", true) else {
         return out;
     };
-    let Ok(iter) = rustix::fs::Dir::read_from(&fd) else {
+    let Ok(mut iter) = rustix::fs::Dir::new(fd) else {
         return out;
     };
-    for entry in iter.flatten() {
+    for entry in iter.by_ref().flatten() {
         let name = entry.file_name().to_bytes().to_vec();
-        if name == b"." || name == b".." {
-            continue;
+        if name != b"." && name != b".." {
+            out.push((name, entry.file_type()));
         }
-        let mut ft = entry.file_type();
-        if ft == FileType::Unknown
-            && let Ok(st) = rustix::fs::statat(&fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
-        {
-            ft = FileType::from_raw_mode(st.st_mode);
+    }
+    if let Ok(fd) = iter.fd() {
+        for (name, ft) in out.iter_mut().filter(|(_, ft)| *ft == FileType::Unknown) {
+            if let Ok(st) = rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                *ft = FileType::from_raw_mode(st.st_mode);
+            }
         }
-        out.push((name, ft));
     }
     out
 }
