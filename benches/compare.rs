@@ -2,8 +2,9 @@
 //! disk, same settings, in one run. Prints each operation's best-of-N times and the ratio
 //! (ostree time / rostree time: above 1 means rostree is faster).
 //!
-//! Run with `cargo bench --bench compare` (env `ROSTREE_BENCH_FILES`, default 20000, and
-//! `ROSTREE_BENCH_RUNS`, default 3).
+//! Run with `cargo bench --bench compare` (env `ROSTREE_BENCH_FILES`, default 20000,
+//! `ROSTREE_BENCH_RUNS`, default 3, and `ROSTREE_BENCH_DIR`, the folder to work in, default
+//! the temporary folder).
 //!
 //! Run it on a quiet machine, and not within ~6 minutes of a mass deletion on the same
 //! filesystem (another benchmark's clean-up, a test suite): ext4 without a journal skips
@@ -15,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{TreeShape, env_num, generate_tree, run, tool};
+use support::{TreeShape, env_num, generate_tree, load_average, run, tool};
 
 fn drop_caches() {
     let _ = Command::new("sync").status();
@@ -47,7 +48,7 @@ fn main() {
     let rostree = PathBuf::from(env!("CARGO_BIN_EXE_rostree"));
     let rostree = rostree.to_str().unwrap();
     let ostree = "ostree";
-    let base = std::env::temp_dir().join("rostree-bench");
+    let base = support::work_dir("rostree-bench");
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let tree = base.join("tree");
@@ -57,6 +58,7 @@ fn main() {
     };
     generate_tree(&tree, files, &shape);
     println!("tree: {files} files in {}", tree.display());
+    println!("load average: {}", load_average());
     println!(
         "{:<28} {:>12} {:>12} {:>8}",
         "operation", "ostree", "rostree", "ratio"
@@ -119,5 +121,6 @@ fn main() {
         }
         report(&format!("fsck ({mode}, cold)"), times[0], times[1]);
     }
+    println!("load average: {}", load_average());
     let _ = std::fs::remove_dir_all(&base);
 }

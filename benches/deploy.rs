@@ -79,7 +79,7 @@ fn main() {
     let files = env_num("ROSTREE_BENCH_FILES", 20_000);
     let runs = env_num("ROSTREE_BENCH_RUNS", 3);
     let rostree = env!("CARGO_BIN_EXE_rostree");
-    let base = std::env::temp_dir().join("rostree-bench-deploy");
+    let base = support::work_dir("rostree-bench-deploy");
     clear_immutable(&base);
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();

@@ -45,7 +45,7 @@ fn main() {
     let rostree = PathBuf::from(env!("CARGO_BIN_EXE_rostree"));
     let rostree = rostree.to_str().unwrap();
     let ostree = "ostree";
-    let base = std::env::temp_dir().join("rostree-bench-pull");
+    let base = support::work_dir("rostree-bench-pull");
     let _ = std::fs::remove_dir_all(&base);
     let www = base.join("www");
     std::fs::create_dir_all(&www).unwrap();

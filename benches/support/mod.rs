@@ -24,6 +24,22 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The folder a benchmark works in: `$ROSTREE_BENCH_DIR/<name>` (to measure on another
+/// filesystem), else under the temporary folder.
+pub fn work_dir(name: &str) -> std::path::PathBuf {
+    std::env::var_os("ROSTREE_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(name)
+}
+
+/// The machine's load average, printed beside the numbers: a busy machine skews them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// `BIN --repo=REPO`, ready for its arguments.
 pub fn tool(bin: &str, repo: &Path) -> Command {
     let mut c = Command::new(bin);
