@@ -7,9 +7,11 @@
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
 //! `safety` failures, kills and locking; `nospace` running out of space; `upgrade` upgrade and
 //! switch from an HTTP remote; `realos` a real Debian userland deployed and run in a chroot
-//! (`userland` makes and caches it); `support` the sysroot helpers.
+//! (`userland` makes and caches it, `bootfiles` its kernel and initramfs); `support` the
+//! sysroot helpers.
 
 mod boot;
+mod bootfiles;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
