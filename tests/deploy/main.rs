@@ -5,12 +5,14 @@
 //! error line and leave what boots untouched, even under kill -9.
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
+//! `booted` a booted deployment (in a chroot),
 //! `safety` failures, kills and locking; `nospace` running out of space; `upgrade` upgrade and
 //! switch from an HTTP remote; `realos` a real Debian userland deployed and run in a chroot
 //! (`userland` makes and caches it, `bootfiles` its kernel and initramfs); `support` the
 //! sysroot helpers.
 
 mod boot;
+mod booted;
 mod bootfiles;
 #[path = "../common/mod.rs"]
 mod common;
@@ -91,6 +93,10 @@ fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
     let (p, c1) = pair(base, Tool::Rostree);
     let r = Tool::Rostree;
     p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    match is_immutable(&deployment_dir(&p.ours, &c1, 0)) {
+        Some(flag) => assert!(flag, "the deployment root is immutable"),
+        None => println!("no inode flags on this filesystem: immutability not checked"),
+    }
     let ours_status = p.step(r, &["status"]);
     assert!(ours_status.contains(&format!("  testos {c1}.0\n    Version: 1.0\n")));
 
@@ -272,6 +278,8 @@ fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
     );
     p.step(r, &["pin", "1", "0"]);
     p.step(r, &["pin", "-u", "1"]);
+    p.step(r, &["pin", "0"]);
+    p.step(r, &["pin", "--unpin", "0"]);
     let err = p.step(r, &["pin", "5"]);
     assert!(
         err.starts_with("error: Out of range deployment index 5"),
@@ -416,7 +424,7 @@ fn rollback_makes_the_previous_deployment_the_default() {
 }
 
 #[test]
-fn karg_delete_matches_ostree() {
+fn karg_delete_and_proc_cmdline_match_ostree() {
     let Some(scratch) = admin_scratch() else {
         return;
     };
@@ -441,6 +449,17 @@ fn karg_delete_matches_ostree() {
     p.step(r, &d(&["--karg-delete=a=2"]));
     p.step(r, &d(&["--karg-delete=nokey"]));
     p.step(r, &d(&["--karg-delete=a"]));
+    // This machine's own command line, less what the boot loader adds, then a replacement.
+    let out = p.step(r, &d(&["--karg-proc-cmdline", "--karg=root=/dev/sda1"]));
+    assert!(out.ends_with("rc=true"), "{out}");
+    let entry =
+        std::fs::read_to_string(p.ours.join("boot/loader/entries/ostree-2-testos.conf")).unwrap();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
+    let first = cmdline.split(' ').find(|a| !a.starts_with("BOOT_IMAGE="));
+    assert!(
+        entry.contains(&format!("options {}", first.unwrap())),
+        "{entry}"
+    );
     // A usage error: ostree adds its usage text, rostree one line.
     let sr = sysroot_arg(&p.ours);
     let err = admin(
