@@ -4,7 +4,7 @@
 use super::Sysroot;
 use super::deploy::write_file_atomic;
 use super::deployment::{Deployment, ORIGIN_GROUP, TRANSIENT_GROUP};
-use super::kargs::KernelArgs;
+use super::kargs::{Edits, KernelArgs};
 use anyhow::{Context, anyhow, bail};
 use rostree_store::config::KeyFile;
 
@@ -96,19 +96,21 @@ pub fn set_origin(
     write_origin_file(sysroot, &d, &origin)
 }
 
-/// `admin kargs edit-in-place --append-if-missing=ARG...`: adds each argument whose key is
-/// missing to every deployment's entry of the current bootversion, rewriting each entry file
-/// atomically (no new bootversion: the same deployments boot, with new arguments).
-pub fn kargs_append_if_missing(sysroot: &Sysroot, args: &[String]) -> anyhow::Result<()> {
+/// `admin kargs edit-in-place`: applies `edits` to every deployment's entry of the current
+/// bootversion, rewriting each entry file atomically (no new bootversion: the same
+/// deployments boot, with new arguments). An edit that fails for any deployment (deleting or
+/// replacing what it lacks) changes no entry.
+pub fn kargs_edit_in_place(sysroot: &Sysroot, edits: &Edits) -> anyhow::Result<()> {
     if sysroot.deployments.is_empty() {
         bail!("Unable to find a deployment in sysroot");
     }
     let n = sysroot.deployments.len();
+    let mut entries = Vec::new();
     for d in &sysroot.deployments {
         let mut kargs = KernelArgs::from_string(d.bootconfig.get("options").unwrap_or(""));
-        for arg in args {
-            kargs.append_if_missing(arg);
-        }
+        kargs
+            .apply(edits)
+            .map_err(|e| anyhow!("Deployment {}.{}: {e}", d.csum, d.deployserial))?;
         let mut bootconfig = d.bootconfig.clone();
         bootconfig.set("options", &kargs.to_string());
         let entry = sysroot.join(&format!(
@@ -117,7 +119,10 @@ pub fn kargs_append_if_missing(sysroot: &Sysroot, args: &[String]) -> anyhow::Re
             n - d.index,
             d.osname
         ));
-        write_file_atomic(&entry, bootconfig.to_text().as_bytes(), false)?;
+        entries.push((entry, bootconfig.to_text()));
+    }
+    for (entry, text) in entries {
+        write_file_atomic(&entry, text.as_bytes(), false)?;
     }
     Ok(())
 }

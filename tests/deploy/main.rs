@@ -509,3 +509,88 @@ fn bls_append_except_default_matches_ostree() {
         "{entry}"
     );
 }
+
+#[test]
+fn kargs_edit_in_place_appends_replaces_and_deletes_in_every_entry() {
+    let Some(scratch) = admin_scratch() else {
+        return;
+    };
+    let (p, _) = pair(scratch.path(), Tool::Rostree);
+    let r = Tool::Rostree;
+    let deploy = [
+        "deploy",
+        "--os=testos",
+        "--karg=root=/dev/sda1",
+        "--karg-append=console=ttyS0",
+        "--karg-append=console=tty0",
+        "testos/stable",
+    ];
+    p.step(r, &deploy);
+    // The second inherits the first's arguments.
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    let sr = sysroot_arg(&p.ours);
+    let options = || -> Vec<String> {
+        let entries = p.ours.join("boot/loader/entries");
+        let mut v: Vec<String> = std::fs::read_dir(entries)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .map(|text| {
+                let line = text.lines().find_map(|l| l.strip_prefix("options "));
+                let args = line.unwrap().split(' ');
+                args.filter(|a| !a.starts_with("ostree="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        v.dedup();
+        v
+    };
+    assert_eq!(options(), ["root=/dev/sda1 console=ttyS0 console=tty0"]);
+    // Not in ostree 2022.7 (rostree's, as rpm-ostree's `kargs`); a failing edit changes no entry.
+    let before = boot_state(&p.ours);
+    for (arg, expected) in [
+        ("--delete=nokey", "No key 'nokey' found"),
+        (
+            "--delete=console",
+            "Multiple values for key 'console' found",
+        ),
+        (
+            "--replace=console=hvc0",
+            "Multiple values for key 'console' found",
+        ),
+        (
+            "--replace=console=tty9=hvc0",
+            "No karg 'console=tty9' found",
+        ),
+        ("--replace=nokey=1", "No key 'nokey' found"),
+    ] {
+        let err = admin(r, &["kargs", "edit-in-place", &sr, "--append=x", arg]).fails();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: Deployment ") && err.ends_with(&format!("{expected}\n")),
+            "{err}"
+        );
+        assert_eq!(boot_state(&p.ours), before, "{arg}");
+    }
+    let edit = [
+        "kargs",
+        "edit-in-place",
+        &sr,
+        "--append=quiet",
+        "--replace=console=tty0=tty1",
+        "--delete=console=ttyS0",
+        "--replace=root=/dev/sda2",
+        "--append-if-missing=root=/dev/nope",
+    ];
+    admin(r, &edit).ok();
+    assert_eq!(options(), ["root=/dev/sda2 console=tty1 quiet"]);
+    // ostree reads the edited entries and carries the arguments into its next deployment.
+    admin(
+        Tool::Ostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    assert_eq!(options(), ["root=/dev/sda2 console=tty1 quiet"]);
+    assert_eq!(oracle_status(&p.ours).matches("  testos ").count(), 2);
+}
