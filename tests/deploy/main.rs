@@ -143,6 +143,15 @@ fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
             &c1,
         ],
     );
+    // c1 is no branch's tip now: only its deployment refs keep a depth-0 prune of either
+    // tool from deleting it.
+    let repo = repo_arg(&p.ours);
+    for tool in [Tool::Rostree, Tool::Ostree] {
+        let prune = [repo.as_str(), "prune", "--refs-only", "--depth=0"];
+        sh(&tool.bin(), &prune).ok();
+        sh(&oracle(), &[repo.as_str(), "ls", &c1, "/usr/bin/hello"]).ok();
+    }
+    oracle_fsck(&p.ours);
     p.step(r, &["status"]);
     p.step(r, &["undeploy", "1"]);
     p.step(
