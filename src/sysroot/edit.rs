@@ -7,6 +7,7 @@ use super::deployment::{Deployment, ORIGIN_GROUP, TRANSIENT_GROUP};
 use super::kargs::{Edits, KernelArgs};
 use anyhow::{Context, anyhow, bail};
 use rostree_store::config::KeyFile;
+use rostree_store::pull::RemoteOptions;
 
 /// The deployment at `index` as `admin status` numbers them, with ostree's errors.
 pub fn indexed_deployment(sysroot: &Sysroot, index: i64) -> anyhow::Result<&Deployment> {
@@ -50,8 +51,8 @@ pub fn set_pinned(sysroot: &Sysroot, index: i64, pinned: bool) -> anyhow::Result
     Ok(true)
 }
 
-/// `admin set-origin`: adds the remote to the repository config if it is not there (with
-/// `options` as `KEY=VALUE` strings), then points deployment `index`'s origin at
+/// `admin set-origin`: adds the remote if it is not configured (with `options` as `KEY=VALUE`
+/// strings; in the repository config, or on a booted system in `/etc/ostree/remotes.d`), then points deployment `index`'s origin at
 /// `REMOTE:BRANCH` (default: the ref of its current origin). The new origin has only the
 /// refspec, as ostree writes it.
 pub fn set_origin(
@@ -69,22 +70,18 @@ pub fn set_origin(
             .cloned()
             .ok_or_else(|| anyhow!("Not currently booted into an OSTree system"))?,
     };
-    let mut opts = Vec::new();
+    let mut settings = Vec::new();
     for kv in options {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("Missing '=' in KEY=VALUE pair '{kv}'");
         };
-        opts.push((k.to_string(), v.to_string()));
+        settings.push((k.to_string(), v.to_string()));
     }
-    let group = format!("remote \"{remote}\"");
-    if !sysroot.repo.config().groups().contains(&group.as_str()) {
-        let mut config = sysroot.repo.config().clone();
-        config.set(&group, "url", url);
-        for (k, v) in &opts {
-            config.set(&group, k, v);
-        }
-        sysroot.repo.write_config(config)?;
-    }
+    let options = RemoteOptions {
+        settings,
+        ..Default::default()
+    };
+    sysroot.repo.add_remote(remote, url, &options, true)?;
     let current = d.origin_refspec().unwrap_or_default().to_string();
     let (_, current_ref) = rostree_store::refs::parse_refspec(&current)?;
     let mut origin = KeyFile::default();

@@ -4,7 +4,8 @@
 //! stateroot's `/var` at `/var`, the host's `/usr` and `/dev` for the tools and
 //! `/run/ostree-booted`; both tools then see that deployment as booted. The retention rules
 //! for the booted deployment, the defaults taken from it (stateroot, `/etc`, kernel
-//! arguments, origin) and the refusal to undeploy it must match ostree's.
+//! arguments, origin), the refusal to undeploy it and the remotes kept in its
+//! `/etc/ostree/remotes.d` must match ostree's.
 //!
 //! Each sysroot's `/boot` is a tmpfs of its own: a booted ostree freezes and thaws the
 //! filesystem of `/boot` (FIFREEZE) after writing it, which must never be the host's.
@@ -40,6 +41,13 @@ struct Booted {
 impl Booted {
     /// `TOOL admin ARGS...` run in the booted deployment (no `--sysroot`: `/`).
     fn admin(&self, tool: Tool, args: &[&str]) -> Run {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        self.run(tool, &all)
+    }
+
+    /// `TOOL ARGS...` run in the booted deployment.
+    fn run(&self, tool: Tool, args: &[&str]) -> Run {
         let program = match tool {
             Tool::Ostree => "ostree",
             Tool::Rostree => "/run/rostree",
@@ -56,7 +64,6 @@ impl Booted {
             s(&self.sysroot),
             rostree_bin(),
             program,
-            "admin",
         ];
         all.extend_from_slice(args);
         sh("unshare", &all)
@@ -203,33 +210,46 @@ fn a_booted_deployment_is_kept_and_merged_from_as_ostree_does() {
     };
     let expected = theirs.admin(Tool::Ostree, &["config-diff"]).ok();
     assert_eq!(sorted(&diff), sorted(&expected));
-    // The remote exists: on a booted system ostree adds a new one to
-    // /etc/ostree/remotes.d, which rostree does not read yet (see README).
-    for sysroot in [&p.ours, &p.theirs] {
-        let repo = repo_arg(sysroot);
-        let add = [
-            repo.as_str(),
-            "remote",
-            "add",
-            "--no-gpg-verify",
-            "myremote",
-            "http://example.com/repo",
-        ];
-        sh(&crate::common::oracle(), &add).ok();
-    }
+    // A new remote: a booted system adds it to /etc/ostree/remotes.d, and reads it there.
     step(
         &p,
         &ours,
         &theirs,
         r,
-        &["set-origin", "myremote", "http://example.com/repo", "next"],
+        &[
+            "set-origin",
+            "myremote",
+            "http://example.com/repo",
+            "next",
+            "--set=gpg-verify=false",
+        ],
     );
+    let conf = ours.deployment.join("etc/ostree/remotes.d/myremote.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        "[remote \"myremote\"]\nurl=http://example.com/repo\ngpg-verify=false\n"
+    );
+    let repo = "--repo=/ostree/repo";
+    for args in [
+        vec![repo, "remote", "list", "-u"],
+        vec![repo, "remote", "show-url", "myremote"],
+    ] {
+        let expected = theirs.run(Tool::Ostree, &args).ok();
+        assert_eq!(ours.run(r, &args).ok(), expected, "{args:?}");
+        assert_eq!(ours.run(Tool::Ostree, &args).ok(), expected, "{args:?}");
+    }
     let origin = std::fs::read_to_string(
         p.ours
             .join(format!("ostree/deploy/testos/deploy/{c1}.0.origin")),
     )
     .unwrap();
     assert_eq!(origin, "[origin]\nrefspec=myremote:next\n");
+    // Deleted with its file; the repository config never had it.
+    let delete = [repo, "remote", "delete", "myremote"];
+    theirs.run(Tool::Ostree, &delete).ok();
+    ours.run(r, &delete).ok();
+    assert!(!conf.exists());
+    p.assert_same("after remote delete");
     step(&p, &ours, &theirs, r, &["cleanup"]);
     // Each tool undeploys what is not booted.
     step(&p, &ours, &theirs, Tool::Ostree, &["undeploy", "0"]);
