@@ -244,6 +244,10 @@ fn a_booted_deployment_is_kept_and_merged_from_as_ostree_does() {
     )
     .unwrap();
     assert_eq!(origin, "[origin]\nrefspec=myremote:next\n");
+    let add = [repo, "remote", "add", "myremote", "http://other"];
+    let err = ours.run(r, &add).fails();
+    assert_eq!(err, theirs.run(Tool::Ostree, &add).fails());
+    assert!(err.contains("/etc/ostree/remotes.d/myremote.conf"), "{err}");
     // Deleted with its file; the repository config never had it.
     let delete = [repo, "remote", "delete", "myremote"];
     theirs.run(Tool::Ostree, &delete).ok();

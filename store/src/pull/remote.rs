@@ -3,7 +3,7 @@
 
 use crate::config::KeyFile;
 use crate::{Error, Repo, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A configured remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,12 +184,15 @@ impl Repo {
         if !is_valid_remote_name(name) {
             return Err(Error::Pull(format!("Invalid remote name {name}")));
         }
-        if self.remote_names().iter().any(|n| n == name) {
+        if self.remote_keyfile(name).is_some() {
             if if_not_exists {
                 return Ok(());
             }
+            let place = self
+                .system_remote_file(name)
+                .map_or_else(|| "(in config)".to_string(), |p| p.display().to_string());
             return Err(Error::Pull(format!(
-                "Remote configuration for \"{name}\" already exists: (in config)"
+                "Remote configuration for \"{name}\" already exists: {place}"
             )));
         }
         if options.no_sign_verify && !options.sign_verify.is_empty() {
@@ -227,6 +230,19 @@ impl Repo {
         self.write_config(config)
     }
 
+    /// The file of the system's remotes directory that configures remote `name`, unless the
+    /// repository's `config` does.
+    fn system_remote_file(&self, name: &str) -> Option<PathBuf> {
+        let g = group(name);
+        if self.config().groups().contains(&g.as_str()) {
+            return None;
+        }
+        let mut files = self.system_remotes.iter().flatten();
+        files
+            .find(|(_, k)| k.groups().contains(&g.as_str()))
+            .map(|(path, _)| path.clone())
+    }
+
     /// Writes `SYSTEM_REMOTES_DIR/NAME.conf` durably, creating the directory as ostree does.
     fn write_system_remote(&mut self, name: &str, config: &KeyFile) -> Result<()> {
         let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
@@ -249,12 +265,7 @@ impl Repo {
     /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine. One
     /// configured in a file of the system's remotes directory goes with its file.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
-        let g = group(name);
-        let in_file = self.system_remotes.iter().flatten().find_map(|(path, k)| {
-            (!self.config().groups().contains(&g.as_str()) && k.groups().contains(&g.as_str()))
-                .then(|| path.clone())
-        });
-        if let Some(path) = in_file {
+        if let Some(path) = self.system_remote_file(name) {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
             self.system_remotes = Some(crate::repo::read_system_remotes(dir)?);
