@@ -229,7 +229,8 @@ fn commit_out_of_space_fails_clearly_and_keeps_the_ref() {
     let dir = tempdir();
     let fs = dir.path().join("fs");
     std::fs::create_dir_all(&fs).unwrap();
-    let Some(_mounted) = mount::Mounted::ext4_image(&dir.path().join("fs.img"), 24, &fs) else {
+    let Some(_mounted) = mount::Mounted::ext4_image(&dir.path().join("fs.img"), 24, None, &fs)
+    else {
         return;
     };
     let tree = dir.path().join("t");

@@ -8,7 +8,7 @@ use crate::sysroot::cleanup::cleanup;
 use crate::sysroot::deploy::{DeployRequest, deploy_and_write};
 use crate::sysroot::deployment::ORIGIN_GROUP;
 use crate::sysroot::edit;
-use crate::sysroot::kargs::KernelArgs;
+use crate::sysroot::kargs::{Edits, KernelArgs};
 use crate::sysroot::layout;
 use crate::sysroot::retention::{Retention, rollback_list};
 use crate::sysroot::status;
@@ -123,6 +123,17 @@ enum KargsCommand {
         /// Append kernel arguments if they do not exist.
         #[arg(long = "append-if-missing", value_name = "NAME=VALUE")]
         append_if_missing: Vec<String>,
+        /// Append a kernel argument (not in ostree 2022.7).
+        #[arg(long, value_name = "NAME=VALUE")]
+        append: Vec<String>,
+        /// Delete a kernel argument; the value is needed when the key repeats (not in ostree
+        /// 2022.7).
+        #[arg(long, value_name = "NAME[=VALUE]")]
+        delete: Vec<String>,
+        /// Change a kernel argument's value; NAME=OLD=NEW picks one of several (not in ostree
+        /// 2022.7).
+        #[arg(long, value_name = "NAME=[OLD=]NEW")]
+        replace: Vec<String>,
     },
 }
 
@@ -215,10 +226,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             edit::set_origin(&mut s, index, &remote, &url, branch.as_deref(), &set)?;
         }
         Command::Kargs {
-            command: KargsCommand::EditInPlace { append_if_missing },
+            command:
+                KargsCommand::EditInPlace {
+                    append_if_missing,
+                    append,
+                    delete,
+                    replace,
+                },
         } => {
             let s = Sysroot::load(&sysroot, Locking::Locked)?;
-            edit::kargs_append_if_missing(&s, &append_if_missing)?;
+            let edits = Edits {
+                delete,
+                replace,
+                append,
+                append_if_missing,
+            };
+            edit::kargs_edit_in_place(&s, &edits)?;
         }
         Command::ConfigDiff { osname } => config_diff(&sysroot, osname.as_deref())?,
         Command::Rollback { osname } => rollback(&sysroot, osname.as_deref())?,

@@ -510,15 +510,27 @@ fn swap_bootlinks(sysroot: &Sysroot, bootversion: u32) -> anyhow::Result<String>
 /// `boot/boot -> .` (for boot loaders reading `/boot` as its own filesystem) and
 /// `boot/loader.tmp -> loader.N`, ready to be renamed over `boot/loader`.
 fn prepare_loader_link(sysroot: &Sysroot, bootversion: u32) -> anyhow::Result<()> {
-    match std::os::unix::fs::symlink(".", sysroot.join("boot/boot")) {
+    let boot_link = sysroot.join("boot/boot");
+    match std::os::unix::fs::symlink(".", &boot_link) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).context("Preparing final bootloader swap: symlinkat"),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "Preparing final bootloader swap: symlinkat({})",
+                    boot_link.display()
+                )
+            });
+        }
     }
     let tmp = sysroot.join("boot/loader.tmp");
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("loader.{bootversion}"), &tmp)
-        .context("Preparing final bootloader swap")
+    std::os::unix::fs::symlink(format!("loader.{bootversion}"), &tmp).with_context(|| {
+        format!(
+            "Preparing final bootloader swap: symlinkat({})",
+            tmp.display()
+        )
+    })
 }
 
 /// Everything written so far reaches the disk before the switch.

@@ -4,9 +4,10 @@
 use super::Sysroot;
 use super::deploy::write_file_atomic;
 use super::deployment::{Deployment, ORIGIN_GROUP, TRANSIENT_GROUP};
-use super::kargs::KernelArgs;
+use super::kargs::{Edits, KernelArgs};
 use anyhow::{Context, anyhow, bail};
 use rostree_store::config::KeyFile;
+use rostree_store::pull::RemoteOptions;
 
 /// The deployment at `index` as `admin status` numbers them, with ostree's errors.
 pub fn indexed_deployment(sysroot: &Sysroot, index: i64) -> anyhow::Result<&Deployment> {
@@ -50,8 +51,8 @@ pub fn set_pinned(sysroot: &Sysroot, index: i64, pinned: bool) -> anyhow::Result
     Ok(true)
 }
 
-/// `admin set-origin`: adds the remote to the repository config if it is not there (with
-/// `options` as `KEY=VALUE` strings), then points deployment `index`'s origin at
+/// `admin set-origin`: adds the remote if it is not configured (with `options` as `KEY=VALUE`
+/// strings; in the repository config, or on a booted system in `/etc/ostree/remotes.d`), then points deployment `index`'s origin at
 /// `REMOTE:BRANCH` (default: the ref of its current origin). The new origin has only the
 /// refspec, as ostree writes it.
 pub fn set_origin(
@@ -69,22 +70,18 @@ pub fn set_origin(
             .cloned()
             .ok_or_else(|| anyhow!("Not currently booted into an OSTree system"))?,
     };
-    let mut opts = Vec::new();
+    let mut settings = Vec::new();
     for kv in options {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("Missing '=' in KEY=VALUE pair '{kv}'");
         };
-        opts.push((k.to_string(), v.to_string()));
+        settings.push((k.to_string(), v.to_string()));
     }
-    let group = format!("remote \"{remote}\"");
-    if !sysroot.repo.config().groups().contains(&group.as_str()) {
-        let mut config = sysroot.repo.config().clone();
-        config.set(&group, "url", url);
-        for (k, v) in &opts {
-            config.set(&group, k, v);
-        }
-        sysroot.repo.write_config(config)?;
-    }
+    let options = RemoteOptions {
+        settings,
+        ..Default::default()
+    };
+    sysroot.repo.add_remote(remote, url, &options, true)?;
     let current = d.origin_refspec().unwrap_or_default().to_string();
     let (_, current_ref) = rostree_store::refs::parse_refspec(&current)?;
     let mut origin = KeyFile::default();
@@ -96,19 +93,21 @@ pub fn set_origin(
     write_origin_file(sysroot, &d, &origin)
 }
 
-/// `admin kargs edit-in-place --append-if-missing=ARG...`: adds each argument whose key is
-/// missing to every deployment's entry of the current bootversion, rewriting each entry file
-/// atomically (no new bootversion: the same deployments boot, with new arguments).
-pub fn kargs_append_if_missing(sysroot: &Sysroot, args: &[String]) -> anyhow::Result<()> {
+/// `admin kargs edit-in-place`: applies `edits` to every deployment's entry of the current
+/// bootversion, rewriting each entry file atomically (no new bootversion: the same
+/// deployments boot, with new arguments). An edit that fails for any deployment (deleting or
+/// replacing what it lacks) changes no entry.
+pub fn kargs_edit_in_place(sysroot: &Sysroot, edits: &Edits) -> anyhow::Result<()> {
     if sysroot.deployments.is_empty() {
         bail!("Unable to find a deployment in sysroot");
     }
     let n = sysroot.deployments.len();
+    let mut entries = Vec::new();
     for d in &sysroot.deployments {
         let mut kargs = KernelArgs::from_string(d.bootconfig.get("options").unwrap_or(""));
-        for arg in args {
-            kargs.append_if_missing(arg);
-        }
+        kargs
+            .apply(edits)
+            .map_err(|e| anyhow!("Deployment {}.{}: {e}", d.csum, d.deployserial))?;
         let mut bootconfig = d.bootconfig.clone();
         bootconfig.set("options", &kargs.to_string());
         let entry = sysroot.join(&format!(
@@ -117,7 +116,10 @@ pub fn kargs_append_if_missing(sysroot: &Sysroot, args: &[String]) -> anyhow::Re
             n - d.index,
             d.osname
         ));
-        write_file_atomic(&entry, bootconfig.to_text().as_bytes(), false)?;
+        entries.push((entry, bootconfig.to_text()));
+    }
+    for (entry, text) in entries {
+        write_file_atomic(&entry, text.as_bytes(), false)?;
     }
     Ok(())
 }

@@ -77,6 +77,49 @@ impl KernelArgs {
         Ok(())
     }
 
+    /// Changes one value of a key already there, keeping its position: `KEY=NEW` when the key
+    /// has one value, `KEY=OLD=NEW` to pick the value (rpm-ostree's `kargs --replace`).
+    pub fn replace_value(&mut self, arg: &str) -> Result<(), String> {
+        let (key, value) = split(arg);
+        let positions: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].0 == key)
+            .collect();
+        if positions.is_empty() {
+            return Err(format!("No key '{key}' found"));
+        }
+        let (at, new) = match value.as_deref().and_then(|v| v.split_once('=')) {
+            Some((old, new)) => {
+                let at = positions
+                    .iter()
+                    .copied()
+                    .find(|&i| self.entries[i].1.as_deref() == Some(old))
+                    .ok_or_else(|| format!("No karg '{key}={old}' found"))?;
+                (at, Some(new.to_string()))
+            }
+            None if positions.len() > 1 => {
+                return Err(format!("Multiple values for key '{key}' found"));
+            }
+            None => (positions[0], value),
+        };
+        self.entries[at].1 = new;
+        Ok(())
+    }
+
+    /// Applies `edits` in their order: deletions, replacements, appends, appends if missing.
+    pub fn apply(&mut self, edits: &Edits) -> Result<(), String> {
+        for arg in &edits.delete {
+            self.delete(arg)?;
+        }
+        for arg in &edits.replace {
+            self.replace_value(arg)?;
+        }
+        self.append_all(edits.append.iter().map(String::as_str));
+        for arg in &edits.append_if_missing {
+            self.append_if_missing(arg);
+        }
+        Ok(())
+    }
+
     /// Appends `arg` unless its key is already set.
     pub fn append_if_missing(&mut self, arg: &str) {
         let (key, _) = split(arg);
@@ -95,6 +138,19 @@ impl KernelArgs {
             })
             .collect()
     }
+}
+
+/// Changes to kernel arguments, as `admin kargs edit-in-place` takes them.
+#[derive(Clone, Debug, Default)]
+pub struct Edits {
+    /// `KEY` or `KEY=VALUE` to delete ([`KernelArgs::delete`]).
+    pub delete: Vec<String>,
+    /// `KEY=NEW` or `KEY=OLD=NEW` ([`KernelArgs::replace_value`]).
+    pub replace: Vec<String>,
+    /// Arguments to append.
+    pub append: Vec<String>,
+    /// Arguments to append unless their key is set.
+    pub append_if_missing: Vec<String>,
 }
 
 impl std::fmt::Display for KernelArgs {
@@ -121,6 +177,30 @@ mod tests {
         );
         assert_eq!(KernelArgs::from_string("a  b").to_string(), "a  b");
         assert_eq!(KernelArgs::from_string("").to_strv(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn replace_value_changes_one_value_in_place() {
+        let mut k = KernelArgs::from_string("a=1 c=2 c=3 d quiet");
+        assert_eq!(k.replace_value("x=1").unwrap_err(), "No key 'x' found");
+        assert_eq!(
+            k.replace_value("c=9").unwrap_err(),
+            "Multiple values for key 'c' found"
+        );
+        assert_eq!(k.replace_value("c=9=1").unwrap_err(), "No karg 'c=9' found");
+        k.replace_value("c=3=4").unwrap();
+        k.replace_value("a=5").unwrap();
+        k.replace_value("d=on").unwrap();
+        k.replace_value("quiet").unwrap();
+        assert_eq!(k.to_string(), "a=5 c=2 c=4 d=on quiet");
+        let edits = super::Edits {
+            delete: vec!["c=2".into()],
+            replace: vec!["c=5".into()],
+            append: vec!["c=6".into()],
+            append_if_missing: vec!["a=7".into(), "e".into()],
+        };
+        k.apply(&edits).unwrap();
+        assert_eq!(k.to_string(), "a=5 c=5 d=on quiet c=6 e");
     }
 
     #[test]

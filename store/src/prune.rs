@@ -500,16 +500,7 @@ fn prune_summary_cache(repo: &Repo) -> Result<(), Failure> {
     let Some(dir) = open_subdir(&repo.root, "tmp/cache/summaries") else {
         return Ok(());
     };
-    let remotes: Vec<String> = repo
-        .config()
-        .groups()
-        .iter()
-        .filter_map(|g| {
-            g.strip_prefix("remote \"")
-                .and_then(|r| r.strip_suffix('"'))
-                .map(str::to_string)
-        })
-        .collect();
+    let remotes = repo.remote_names();
     for (name, _) in dir_names(&dir) {
         let remote = match name.strip_suffix(".sig") {
             Some(r) if name.len() > 4 => r,

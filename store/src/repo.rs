@@ -74,8 +74,15 @@ pub struct Repo {
     pub(crate) objects: OwnedFd,
     mode: RepoMode,
     config: KeyFile,
+    /// For the running system's repository: the remotes configured in
+    /// [`SYSTEM_REMOTES_DIR`], one key file each, by file name.
+    pub(crate) system_remotes: Option<Vec<(PathBuf, KeyFile)>>,
     disable_fsync: bool,
 }
+
+/// Where the running system's repository (the one at `/ostree/repo`) also keeps remotes, one
+/// `NAME.conf` key file each, as ostree reads and adds them.
+pub const SYSTEM_REMOTES_DIR: &str = "/etc/ostree/remotes.d";
 
 impl fmt::Debug for Repo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,12 +148,18 @@ impl Repo {
             .parse()
             .map_err(Error::Config)?;
         let objects = open_dir_at(&root, "objects", &path.join("objects"))?;
+        let system_remotes = if is_system_repo(&root) {
+            Some(read_system_remotes(Path::new(SYSTEM_REMOTES_DIR))?)
+        } else {
+            None
+        };
         Ok(Repo {
             path: path.to_path_buf(),
             root,
             objects,
             mode,
             config,
+            system_remotes,
             disable_fsync: false,
         })
     }
@@ -279,4 +292,37 @@ impl Repo {
             .map_err(Error::Config)
             .map(|_| ())
     }
+}
+
+/// Whether the repository open at `root` is the running system's, `/ostree/repo` (on a booted
+/// system a link into the physical sysroot), as ostree decides it: by device and inode.
+fn is_system_repo(root: &OwnedFd) -> bool {
+    let Ok(system) = rustix::fs::stat("/ostree/repo") else {
+        return false;
+    };
+    rustix::fs::fstat(root).is_ok_and(|me| (me.st_dev, me.st_ino) == (system.st_dev, system.st_ino))
+}
+
+/// The `*.conf` key files of `dir` (none when it does not exist), sorted by name.
+pub(crate) fn read_system_remotes(dir: &Path) -> Result<Vec<(PathBuf, KeyFile)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let keyfile = KeyFile::parse(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            Ok((path, keyfile))
+        })
+        .collect()
 }

@@ -141,20 +141,27 @@ impl Mounted {
         Self::mount(&["-t", "tmpfs", "tmpfs"], at)
     }
 
-    /// A tmpfs of `size` (`mount -o size=`, such as `4m`) at `at`, or `None` (saying why).
-    pub fn tmpfs_sized(at: &Path, size: &str) -> Option<Self> {
-        let opts = format!("size={size}");
-        Self::mount(&["-t", "tmpfs", "-o", &opts, "tmpfs"], at)
+    /// A tmpfs with mount options `opts` (such as `size=4m` or `size=4m,nr_inodes=64`) at
+    /// `at`, or `None` (saying why).
+    pub fn tmpfs_with(at: &Path, opts: &str) -> Option<Self> {
+        Self::mount(&["-t", "tmpfs", "-o", opts, "tmpfs"], at)
     }
 
-    /// A fresh ext4 filesystem of `mib` MiB in the image file `image`, loop-mounted at `at`
-    /// (no blocks reserved for root, so a filler fills it for root too), or `None` (saying
-    /// why) where this machine cannot.
-    pub fn ext4_image(image: &Path, mib: u64, at: &Path) -> Option<Self> {
+    /// A fresh ext4 filesystem of `mib` MiB (with at least `inodes` inodes where given, else
+    /// mkfs's default) in the image file `image`, loop-mounted at `at` (no blocks reserved for
+    /// root, so a filler fills it for root too), or `None` (saying why) where this machine
+    /// cannot.
+    pub fn ext4_image(image: &Path, mib: u64, inodes: Option<u32>, at: &Path) -> Option<Self> {
         std::fs::File::create(image)
             .and_then(|f| f.set_len(mib << 20))
             .unwrap();
-        let mkfs = sh("mkfs.ext4", &["-q", "-F", "-m", "0", s(image)]);
+        let n = inodes.map(|n| n.to_string());
+        let mut args = vec!["-q", "-F", "-m", "0"];
+        if let Some(n) = &n {
+            args.extend_from_slice(&["-N", n]);
+        }
+        args.push(s(image));
+        let mkfs = sh("mkfs.ext4", &args);
         if !mkfs.out.status.success() {
             eprintln!("skipping: mkfs.ext4 failed: {}", mkfs.stderr());
             return None;
@@ -196,7 +203,8 @@ impl Drop for Mounted {
     }
 }
 
-/// A file taking all but `free` bytes of the filesystem of `dir`; deleted when dropped.
+/// A file taking all but `free` bytes of the filesystem of `dir`, or a directory of empty
+/// files taking all but `free` inodes; deleted when dropped.
 pub struct Filler(PathBuf);
 
 impl Filler {
@@ -226,10 +234,29 @@ impl Filler {
         }
         Filler(path)
     }
+
+    /// `dir/filler/`, holding empty files until `free` inodes are left.
+    pub fn leaving_inodes(dir: &Path, free: u64) -> Filler {
+        let path = dir.join("filler");
+        std::fs::create_dir(&path).unwrap();
+        let available = || rustix::fs::statvfs(dir).unwrap().f_favail;
+        let mut made = 0u64;
+        // Re-read after each batch: a directory growing can cost the filesystem more.
+        while available() > free {
+            for _ in free..available() {
+                match std::fs::File::create(path.join(made.to_string())) {
+                    Ok(_) => made += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => return Filler(path),
+                    Err(e) => panic!("filling {}: {e}", path.display()),
+                }
+            }
+        }
+        Filler(path)
+    }
 }
 
 impl Drop for Filler {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
     }
 }

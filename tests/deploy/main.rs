@@ -5,11 +5,15 @@
 //! error line and leave what boots untouched, even under kill -9.
 //!
 //! Here: the command scenarios; `etc` the `/etc` merge, `boot` kernels and boot loaders,
+//! `booted` a booted deployment (in a chroot),
 //! `safety` failures, kills and locking; `nospace` running out of space; `upgrade` upgrade and
 //! switch from an HTTP remote; `realos` a real Debian userland deployed and run in a chroot
-//! (`userland` makes and caches it); `support` the sysroot helpers.
+//! (`userland` makes and caches it, `bootfiles` its kernel and initramfs); `support` the
+//! sysroot helpers.
 
 mod boot;
+mod booted;
+mod bootfiles;
 #[path = "../common/mod.rs"]
 mod common;
 mod etc;
@@ -89,6 +93,10 @@ fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
     let (p, c1) = pair(base, Tool::Rostree);
     let r = Tool::Rostree;
     p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    match is_immutable(&deployment_dir(&p.ours, &c1, 0)) {
+        Some(flag) => assert!(flag, "the deployment root is immutable"),
+        None => println!("no inode flags on this filesystem: immutability not checked"),
+    }
     let ours_status = p.step(r, &["status"]);
     assert!(ours_status.contains(&format!("  testos {c1}.0\n    Version: 1.0\n")));
 
@@ -135,6 +143,15 @@ fn deploy_undeploy_and_cleanup_match_ostree_byte_for_byte() {
             &c1,
         ],
     );
+    // c1 is no branch's tip now: only its deployment refs keep a depth-0 prune of either
+    // tool from deleting it.
+    let repo = repo_arg(&p.ours);
+    for tool in [Tool::Rostree, Tool::Ostree] {
+        let prune = [repo.as_str(), "prune", "--refs-only", "--depth=0"];
+        sh(&tool.bin(), &prune).ok();
+        sh(&oracle(), &[repo.as_str(), "ls", &c1, "/usr/bin/hello"]).ok();
+    }
+    oracle_fsck(&p.ours);
     p.step(r, &["status"]);
     p.step(r, &["undeploy", "1"]);
     p.step(
@@ -270,6 +287,8 @@ fn pin_set_origin_kargs_in_place_and_config_diff_match_ostree() {
     );
     p.step(r, &["pin", "1", "0"]);
     p.step(r, &["pin", "-u", "1"]);
+    p.step(r, &["pin", "0"]);
+    p.step(r, &["pin", "--unpin", "0"]);
     let err = p.step(r, &["pin", "5"]);
     assert!(
         err.starts_with("error: Out of range deployment index 5"),
@@ -414,7 +433,7 @@ fn rollback_makes_the_previous_deployment_the_default() {
 }
 
 #[test]
-fn karg_delete_matches_ostree() {
+fn karg_delete_and_proc_cmdline_match_ostree() {
     let Some(scratch) = admin_scratch() else {
         return;
     };
@@ -439,6 +458,17 @@ fn karg_delete_matches_ostree() {
     p.step(r, &d(&["--karg-delete=a=2"]));
     p.step(r, &d(&["--karg-delete=nokey"]));
     p.step(r, &d(&["--karg-delete=a"]));
+    // This machine's own command line, less what the boot loader adds, then a replacement.
+    let out = p.step(r, &d(&["--karg-proc-cmdline", "--karg=root=/dev/sda1"]));
+    assert!(out.ends_with("rc=true"), "{out}");
+    let entry =
+        std::fs::read_to_string(p.ours.join("boot/loader/entries/ostree-2-testos.conf")).unwrap();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
+    let first = cmdline.split(' ').find(|a| !a.starts_with("BOOT_IMAGE="));
+    assert!(
+        entry.contains(&format!("options {}", first.unwrap())),
+        "{entry}"
+    );
     // A usage error: ostree adds its usage text, rostree one line.
     let sr = sysroot_arg(&p.ours);
     let err = admin(
@@ -487,4 +517,89 @@ fn bls_append_except_default_matches_ostree() {
         entry.ends_with("foo baz\ngrub_users \"\"\nzed 1\n"),
         "{entry}"
     );
+}
+
+#[test]
+fn kargs_edit_in_place_appends_replaces_and_deletes_in_every_entry() {
+    let Some(scratch) = admin_scratch() else {
+        return;
+    };
+    let (p, _) = pair(scratch.path(), Tool::Rostree);
+    let r = Tool::Rostree;
+    let deploy = [
+        "deploy",
+        "--os=testos",
+        "--karg=root=/dev/sda1",
+        "--karg-append=console=ttyS0",
+        "--karg-append=console=tty0",
+        "testos/stable",
+    ];
+    p.step(r, &deploy);
+    // The second inherits the first's arguments.
+    p.step(r, &["deploy", "--os=testos", "testos/stable"]);
+    let sr = sysroot_arg(&p.ours);
+    let options = || -> Vec<String> {
+        let entries = p.ours.join("boot/loader/entries");
+        let mut v: Vec<String> = std::fs::read_dir(entries)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .map(|text| {
+                let line = text.lines().find_map(|l| l.strip_prefix("options "));
+                let args = line.unwrap().split(' ');
+                args.filter(|a| !a.starts_with("ostree="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        v.dedup();
+        v
+    };
+    assert_eq!(options(), ["root=/dev/sda1 console=ttyS0 console=tty0"]);
+    // Not in ostree 2022.7 (rostree's, as rpm-ostree's `kargs`); a failing edit changes no entry.
+    let before = boot_state(&p.ours);
+    for (arg, expected) in [
+        ("--delete=nokey", "No key 'nokey' found"),
+        (
+            "--delete=console",
+            "Multiple values for key 'console' found",
+        ),
+        (
+            "--replace=console=hvc0",
+            "Multiple values for key 'console' found",
+        ),
+        (
+            "--replace=console=tty9=hvc0",
+            "No karg 'console=tty9' found",
+        ),
+        ("--replace=nokey=1", "No key 'nokey' found"),
+    ] {
+        let err = admin(r, &["kargs", "edit-in-place", &sr, "--append=x", arg]).fails();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: Deployment ") && err.ends_with(&format!("{expected}\n")),
+            "{err}"
+        );
+        assert_eq!(boot_state(&p.ours), before, "{arg}");
+    }
+    let edit = [
+        "kargs",
+        "edit-in-place",
+        &sr,
+        "--append=quiet",
+        "--replace=console=tty0=tty1",
+        "--delete=console=ttyS0",
+        "--replace=root=/dev/sda2",
+        "--append-if-missing=root=/dev/nope",
+    ];
+    admin(r, &edit).ok();
+    assert_eq!(options(), ["root=/dev/sda2 console=tty1 quiet"]);
+    // ostree reads the edited entries and carries the arguments into its next deployment.
+    admin(
+        Tool::Ostree,
+        &["deploy", &sr, "--os=testos", "testos/stable"],
+    )
+    .ok();
+    assert_eq!(options(), ["root=/dev/sda2 console=tty1 quiet"]);
+    assert_eq!(oracle_status(&p.ours).matches("  testos ").count(), 2);
 }

@@ -188,9 +188,20 @@ fn run_killed_after(args: &[&str], delay: std::time::Duration) -> bool {
     child.wait().unwrap().success()
 }
 
-/// Every boot entry's kernel and initramfs exist, and `ostree admin status` reads them.
+/// `/boot/loader` and `/ostree/boot.N` point at complete directories; every boot entry's
+/// kernel and initramfs exist, and its `ostree=` bootlink leads to a complete deployment
+/// (`/usr`, `/etc` and its origin); and `ostree admin status` reads it all.
 fn entries_are_complete(sysroot: &Path) {
+    let loader = std::fs::read_link(sysroot.join("boot/loader")).unwrap();
+    let bootversion = loader.to_str().unwrap().strip_prefix("loader.").unwrap();
     let entries = sysroot.join("boot/loader/entries");
+    assert!(entries.is_dir(), "{} is no directory", entries.display());
+    let bootlinks = sysroot.join(format!("ostree/boot.{bootversion}"));
+    assert!(
+        bootlinks.is_dir(),
+        "{} is no directory",
+        bootlinks.display()
+    );
     for e in std::fs::read_dir(&entries).unwrap().flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap();
         for key in ["linux ", "initrd "] {
@@ -200,6 +211,26 @@ fn entries_are_complete(sysroot: &Path) {
                 .join(line[key.len()..].trim_start_matches('/'));
             assert!(file.is_file(), "{} missing", file.display());
         }
+        let options = text
+            .lines()
+            .find_map(|l| l.strip_prefix("options "))
+            .unwrap();
+        let bootlink = options
+            .split(' ')
+            .find_map(|a| a.strip_prefix("ostree=/"))
+            .unwrap();
+        let link = sysroot.join(bootlink);
+        let deployment =
+            std::fs::canonicalize(&link).unwrap_or_else(|err| panic!("{}: {err}", link.display()));
+        for part in ["usr/bin/hello", "etc/app.conf"] {
+            assert!(
+                deployment.join(part).is_file(),
+                "{}: no {part}",
+                deployment.display()
+            );
+        }
+        let origin = std::path::PathBuf::from(format!("{}.origin", deployment.display()));
+        assert!(origin.is_file(), "{} missing", origin.display());
     }
     oracle_status(sysroot);
 }

@@ -118,7 +118,7 @@ fn unmount_below(root: &Path) {
 
 /// Writes the tarball next to its final name, then renames it: a run killed midway, or two
 /// runs at once, never leave a partial cache.
-fn save_to_cache(root: &Path, tarball: &Path) {
+pub fn save_to_cache(root: &Path, tarball: &Path) {
     let dir = tarball.parent().unwrap();
     let partial = tarball.with_extension(format!("partial-{}", std::process::id()));
     let saved = std::fs::create_dir_all(dir)
@@ -135,7 +135,7 @@ fn save_to_cache(root: &Path, tarball: &Path) {
 }
 
 /// GNU tar keeping numeric owners and every xattr (file capabilities among them).
-fn tar(args: &[&str]) -> Result<(), String> {
+pub fn tar(args: &[&str]) -> Result<(), String> {
     let mut all = vec!["--numeric-owner", "--xattrs", "--xattrs-include=*"];
     all.extend_from_slice(args);
     run_quiet("tar", &all).map(drop)
@@ -239,7 +239,7 @@ fn apt_sources_text() -> String {
 }
 
 /// `VERSION_CODENAME` of a Debian host.
-fn host_codename() -> Option<String> {
+pub fn host_codename() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
     let field = |name: &str| {
         text.lines()
@@ -259,9 +259,14 @@ fn find_program(name: &str) -> Option<PathBuf> {
 }
 
 /// Runs a program; its stdout, or why it failed (the last lines it printed).
-fn run_quiet(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
+pub fn run_quiet(program: &str, args: &[&str]) -> Result<String, String> {
+    run_command(Command::new(program).args(args))
+}
+
+/// Runs a command; its stdout, or why it failed (the last lines it printed).
+pub fn run_command(command: &mut Command) -> Result<String, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
         .output()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if out.status.success() {
@@ -279,7 +284,7 @@ fn run_quiet(program: &str, args: &[&str]) -> Result<String, String> {
     Err(format!("{} ({})", tail.join(" / "), out.status))
 }
 
-fn make_dir(dir: &Path) -> PathBuf {
+pub fn make_dir(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
     dir.to_path_buf()
 }

@@ -32,7 +32,8 @@ impl TrustedKeys {
             None => keys.add_keyring_dir(&global_dir(), false)?,
         }
         let group = format!("remote \"{remote}\"");
-        if let Some(paths) = repo.config().get(&group, "gpgkeypath") {
+        let config = repo.remote_keyfile(remote);
+        if let Some(paths) = config.and_then(|k| k.get(&group, "gpgkeypath")) {
             for part in paths
                 .split([';', ','])
                 .map(str::trim)

@@ -1,7 +1,9 @@
 //! Remotes, kept in the repository's `config` as ostree keeps them: a group
 //! `[remote "NAME"]` with `url`, optional `branches=a;b;`, `gpg-verify` and other options.
 
+use crate::config::KeyFile;
 use crate::{Error, Repo, Result};
+use std::path::{Path, PathBuf};
 
 /// A configured remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,12 +90,25 @@ pub fn is_valid_remote_name(name: &str) -> bool {
 }
 
 impl Repo {
+    /// Every key file remotes are configured in: the repository's `config`, then, for the
+    /// running system's repository, each file of [`crate::repo::SYSTEM_REMOTES_DIR`].
+    fn remote_keyfiles(&self) -> impl Iterator<Item = &KeyFile> {
+        let system = self.system_remotes.iter().flatten().map(|(_, k)| k);
+        std::iter::once(self.config()).chain(system)
+    }
+
+    /// The key file that configures remote `name` (the repository's `config` first).
+    pub fn remote_keyfile(&self, name: &str) -> Option<&KeyFile> {
+        let g = group(name);
+        self.remote_keyfiles()
+            .find(|k| k.groups().contains(&g.as_str()))
+    }
+
     /// The configured remotes' names, sorted.
     pub fn remote_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .config()
-            .groups()
-            .into_iter()
+            .remote_keyfiles()
+            .flat_map(|k| k.groups())
             .filter_map(|g| g.strip_prefix("remote \"")?.strip_suffix('"'))
             .map(str::to_string)
             .collect();
@@ -105,7 +120,9 @@ impl Repo {
     /// A configured remote, or `Remote "NAME" not found`.
     pub fn remote(&self, name: &str) -> Result<Remote> {
         let g = group(name);
-        let config = self.config();
+        let config = self
+            .remote_keyfile(name)
+            .ok_or_else(|| Error::RemoteNotFound(name.to_string()))?;
         let url = config
             .get(&g, "url")
             .ok_or_else(|| Error::RemoteNotFound(name.to_string()))?;
@@ -150,7 +167,10 @@ impl Repo {
     /// One option of a configured remote (`ostree_repo_get_remote_option`): None when unset.
     pub fn remote_option(&self, name: &str, key: &str) -> Result<Option<String>> {
         self.remote(name)?;
-        Ok(self.config().get(&group(name), key).map(str::to_string))
+        let config = self.remote_keyfile(name);
+        Ok(config
+            .and_then(|k| k.get(&group(name), key))
+            .map(str::to_string))
     }
 
     /// Adds a remote (`remote add`); with `if_not_exists`, an existing one is left alone.
@@ -164,12 +184,15 @@ impl Repo {
         if !is_valid_remote_name(name) {
             return Err(Error::Pull(format!("Invalid remote name {name}")));
         }
-        if self.remote_names().iter().any(|n| n == name) {
+        if self.remote_keyfile(name).is_some() {
             if if_not_exists {
                 return Ok(());
             }
+            let place = self
+                .system_remote_file(name)
+                .map_or_else(|| "(in config)".to_string(), |p| p.display().to_string());
             return Err(Error::Pull(format!(
-                "Remote configuration for \"{name}\" already exists: (in config)"
+                "Remote configuration for \"{name}\" already exists: {place}"
             )));
         }
         if options.no_sign_verify && !options.sign_verify.is_empty() {
@@ -179,7 +202,11 @@ impl Repo {
         }
         let sign_settings = sign_verify_settings(&options.sign_verify)?;
         let g = group(name);
-        let mut config = self.config().clone();
+        // The running system's repository takes new remotes in a file of their own.
+        let mut config = match self.system_remotes {
+            Some(_) => KeyFile::default(),
+            None => self.config().clone(),
+        };
         config.set(&g, "url", url);
         if !options.branches.is_empty() {
             let list: String = options.branches.iter().map(|b| format!("{b};")).collect();
@@ -197,11 +224,53 @@ impl Repo {
         for (k, v) in &sign_settings {
             config.set(&g, k, v);
         }
+        if self.system_remotes.is_some() {
+            return self.write_system_remote(name, &config);
+        }
         self.write_config(config)
     }
 
-    /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine.
+    /// The file of the system's remotes directory that configures remote `name`, unless the
+    /// repository's `config` does.
+    fn system_remote_file(&self, name: &str) -> Option<PathBuf> {
+        let g = group(name);
+        if self.config().groups().contains(&g.as_str()) {
+            return None;
+        }
+        let mut files = self.system_remotes.iter().flatten();
+        files
+            .find(|(_, k)| k.groups().contains(&g.as_str()))
+            .map(|(path, _)| path.clone())
+    }
+
+    /// Writes `SYSTEM_REMOTES_DIR/NAME.conf` durably, creating the directory as ostree does.
+    fn write_system_remote(&mut self, name: &str, config: &KeyFile) -> Result<()> {
+        let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dirfd = crate::fsutil::open_dir(dir)?;
+        let file = format!("{name}.conf");
+        let text = config.to_text();
+        crate::fsutil::replace_file_at(
+            &dirfd,
+            &file,
+            text.as_bytes(),
+            0o644,
+            true,
+            &dir.join(&file),
+        )?;
+        self.system_remotes = Some(crate::repo::read_system_remotes(dir)?);
+        Ok(())
+    }
+
+    /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine. One
+    /// configured in a file of the system's remotes directory goes with its file.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
+        if let Some(path) = self.system_remote_file(name) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
+            self.system_remotes = Some(crate::repo::read_system_remotes(dir)?);
+            return Ok(());
+        }
         let mut config = self.config().clone();
         if !config.remove_group(&group(name)) {
             if if_exists {
