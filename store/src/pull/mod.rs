@@ -269,13 +269,18 @@ pub fn pull(
         remote: &remote,
         sign: crate::sign::RemoteVerifier::for_remote(repo, remote_name)?,
     };
+    let summary_sign = crate::sign::RemoteVerifier::for_remote_summary(repo, remote_name)?;
     let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
     check_remote_config(&fetcher)?;
     let summary_bytes = fetcher.get("summary", objects::MAX_METADATA_SIZE)?;
-    if remote.gpg_verify_summary {
-        let summary = summary_bytes.as_deref();
-        verify_remote_summary(repo, &remote, &fetcher, summary, SummaryUse::Pull)?;
-    }
+    verify_remote_summary(
+        repo,
+        &remote,
+        summary_sign.as_ref(),
+        &fetcher,
+        summary_bytes.as_deref(),
+        SummaryUse::Pull,
+    )?;
     let summary = match summary_bytes {
         Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
             url: fetcher.url("summary"),

@@ -50,11 +50,11 @@ fn sign_verify_settings(specs: &[String]) -> Result<Vec<(String, String)>> {
             ))
         };
         let (keytype, rest) = spec.split_once('=').ok_or_else(unparsable)?;
-        crate::sign::check_type(keytype)?;
+        let sign_type = crate::sign::SignType::from_name(keytype)?;
         let (keyref, data) = rest.split_once(':').ok_or_else(unparsable)?;
         let option = match keyref {
             "inline" => {
-                crate::sign::ed25519::PublicKey::from_base64(data)?;
+                crate::sign::Verifier::new(sign_type).add_key(data)?;
                 format!("verification-{keytype}-key")
             }
             "file" => format!("verification-{keytype}-file"),
