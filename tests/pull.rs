@@ -329,3 +329,170 @@ fn gpg_signatures_are_checked_both_ways() {
     fsck_both(&theirs_local);
     fsck_both(&local);
 }
+
+/// Object files of a repository, relative to it, sorted.
+fn object_names(repo: &Path) -> Vec<String> {
+    let mut names: Vec<String> = files_below(&repo.join("objects"))
+        .iter()
+        .map(|p| p.strip_prefix(repo).unwrap().display().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn subpath_and_mirror_pulls_match_ostree() {
+    let dir = tempdir();
+    let (served, _, second) = published(dir.path(), true);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let tools = [rostree as fn(&Path, &[&str]) -> Run, ostree];
+    let repos = |name: &str| -> [PathBuf; 2] {
+        [
+            dir.path().join(format!("ours-{name}")),
+            dir.path().join(format!("theirs-{name}")),
+        ]
+    };
+    let partial = format!("state/{second}.commitpartial");
+
+    // --subpath: the same objects as ostree takes (the directories on the way, everything
+    // below each subpath, a file named exactly), the commit left partial, the ref written.
+    let subpaths = [
+        "--subpath=/deep/d0/d1",
+        "--subpath=/bin",
+        "--subpath=/hello.txt",
+    ];
+    let [ours, theirs] = repos("subpath");
+    for (run, repo) in tools.iter().zip([&ours, &theirs]) {
+        run(repo, &["init", "--mode=bare-user"]).ok();
+        run(repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+        let mut args = vec!["pull"];
+        args.extend(subpaths);
+        args.extend(["origin", "main"]);
+        run(repo, &args).ok();
+        assert!(repo.join(&partial).exists(), "{}", repo.display());
+    }
+    assert_eq!(object_names(&ours), object_names(&theirs));
+    assert!(object_names(&ours).len() < 100, "only part of the tree");
+    assert_eq!(
+        rostree(&ours, &["refs"]).ok(),
+        ostree(&theirs, &["refs"]).ok()
+    );
+    let err = rostree(&ours, &["pull", "--subpath=bin", "origin", "main"]).fails();
+    assert!(err.contains("Invalid subpath 'bin'"), "{err}");
+    // A full pull completes the commit.
+    rostree(&ours, &["pull", "origin", "main"]).ok();
+    assert!(!ours.join(&partial).exists());
+    fsck_both(&ours);
+
+    // --mirror without refs or configured branches: every ref of the summary, as local
+    // branches, and the summary itself.
+    let [ours, theirs] = repos("mirror");
+    for (run, repo) in tools.iter().zip([&ours, &theirs]) {
+        run(repo, &["init", "--mode=archive"]).ok();
+        run(repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+        run(repo, &["pull", "--mirror", "--depth=-1", "origin"]).ok();
+        assert_eq!(
+            std::fs::read(repo.join("summary")).unwrap(),
+            std::fs::read(served.join("repo/summary")).unwrap()
+        );
+    }
+    let refs = rostree(&ours, &["refs"]).ok();
+    let mut refs: Vec<&str> = refs.lines().collect();
+    refs.sort();
+    assert_eq!(refs, ["main", "other"]);
+    assert_eq!(
+        rostree(&ours, &["refs"]).ok(),
+        ostree(&theirs, &["refs"]).ok()
+    );
+    assert_eq!(object_names(&ours), object_names(&theirs));
+    fsck_both(&ours);
+    // Named refs with --mirror: local branches, the summary not copied.
+    let [ours, theirs] = repos("mirror-ref");
+    for (run, repo) in tools.iter().zip([&ours, &theirs]) {
+        run(repo, &["init", "--mode=archive"]).ok();
+        run(repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+        run(repo, &["pull", "--mirror", "origin", "other"]).ok();
+        assert!(!repo.join("summary").exists());
+    }
+    assert_eq!(rostree(&ours, &["refs"]).ok(), "other\n");
+    assert_eq!(
+        rostree(&ours, &["refs"]).ok(),
+        ostree(&theirs, &["refs"]).ok()
+    );
+
+    // Without a summary, mirroring every ref is refused as ostree refuses it.
+    let no_summary = dir.path().join("no-summary");
+    std::fs::create_dir_all(&no_summary).unwrap();
+    let (served2, _, _) = published(&no_summary, false);
+    let server2 = Nginx::serve(&served2, &no_summary.join("nginx"));
+    let url2 = format!("{}/repo", server2.base);
+    let [ours, theirs] = repos("mirror-no-summary");
+    let errors: Vec<String> = tools
+        .iter()
+        .zip([&ours, &theirs])
+        .map(|(run, repo)| {
+            run(repo, &["init", "--mode=archive"]).ok();
+            run(repo, &["remote", "add", "--no-gpg-verify", "origin", &url2]).ok();
+            run(repo, &["pull", "--mirror", "origin"]).fails()
+        })
+        .collect();
+    assert_eq!(errors[0], errors[1]);
+}
+
+/// How many fsync/fdatasync/syncfs calls a rostree command makes (strace counts them).
+fn sync_calls(repo: &Path, args: &[&str]) -> Option<usize> {
+    let mut all = vec![
+        "-f",
+        "-c",
+        "-e",
+        "trace=fsync,fdatasync,syncfs",
+        rostree_bin(),
+    ];
+    let repo_arg = format!("--repo={}", repo.display());
+    all.push(&repo_arg);
+    all.extend_from_slice(args);
+    let out = std::process::Command::new("strace")
+        .args(&all)
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stderr).to_string();
+    let total = table.lines().find(|l| l.trim_end().ends_with("total"))?;
+    // "100.00 0.000330 165 2 total": the calls column is the one before "total" (no errors).
+    let fields: Vec<&str> = total.split_whitespace().collect();
+    fields[fields.len() - 2].parse().ok()
+}
+
+#[test]
+fn disable_fsync_pulls_without_syncing() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: strace is not installed (it counts the sync calls)");
+        return;
+    }
+    let dir = tempdir();
+    let (served, _, _) = published(dir.path(), true);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let mut counts = Vec::new();
+    for flags in [&["--disable-fsync"][..], &[]] {
+        let repo = dir.path().join(format!("local-{}", flags.len()));
+        rostree(&repo, &["init", "--mode=bare-user"]).ok();
+        rostree(&repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+        let mut args = vec!["pull"];
+        args.extend_from_slice(flags);
+        args.extend(["origin", "main"]);
+        let Some(n) = sync_calls(&repo, &args) else {
+            eprintln!("skipped: strace cannot trace here");
+            return;
+        };
+        counts.push(n);
+        fsck_both(&repo);
+    }
+    assert_eq!(counts[0], 0, "--disable-fsync synced");
+    assert!(counts[1] > 0, "a normal pull syncs");
+}
