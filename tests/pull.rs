@@ -496,3 +496,187 @@ fn disable_fsync_pulls_without_syncing() {
     assert_eq!(counts[0], 0, "--disable-fsync synced");
     assert!(counts[1] > 0, "a normal pull syncs");
 }
+
+#[test]
+fn ref_bindings_are_checked_as_ostree_checks_them() {
+    let dir = tempdir();
+    let tree = dir.path().join("t");
+    write(&tree.join("a"), b"bound\n");
+    let served = dir.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let repo = served.join("repo");
+    ostree(&repo, &["init", "--mode=archive"]).ok();
+    let t = tree.to_str().unwrap();
+    let bound = ostree(&repo, &["commit", "-b", "stable", t]).ok();
+    let bound = bound.trim();
+    // `hijack` names a commit bound to `stable` only.
+    ostree(&repo, &["refs", "--create=hijack", "stable"]).ok();
+    ostree(&repo, &["summary", "-u"]).ok();
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let mut errors = Vec::new();
+    for (i, run) in [rostree as fn(&Path, &[&str]) -> Run, ostree]
+        .into_iter()
+        .enumerate()
+    {
+        let local = dir.path().join(format!("local-{i}"));
+        run(&local, &["init", "--mode=archive"]).ok();
+        run(
+            &local,
+            &["remote", "add", "--no-gpg-verify", "origin", &url],
+        )
+        .ok();
+        errors.push(run(&local, &["pull", "origin", "hijack"]).fails());
+        assert_eq!(rostree(&local, &["refs"]).ok(), "", "no ref moves");
+        // The ref it is bound to, and the bare checksum (no ref to check), are pulled.
+        run(&local, &["pull", "origin", "stable"]).ok();
+        run(&local, &["pull", "origin", bound]).ok();
+        // Once the commit is here, the binding is still checked.
+        errors.push(run(&local, &["pull", "origin", "hijack"]).fails());
+        assert_eq!(rostree(&local, &["refs"]).ok(), "origin:stable\n");
+    }
+    let expected = format!(
+        "error: Commit {bound}: Commit has no requested ref ‘hijack’ in ref binding metadata (‘stable’)\n"
+    );
+    assert!(errors.iter().all(|e| *e == expected), "{errors:#?}");
+}
+
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    if std::process::Command::new("script")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: script (util-linux) is not installed to give the pull a terminal");
+        return;
+    }
+    let dir = tempdir();
+    let (served, _, _) = published(dir.path(), true);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let mut outputs = Vec::new();
+    for terminal in [true, false] {
+        let repo = dir.path().join(format!("local-{terminal}"));
+        rostree(&repo, &["init", "--mode=bare-user"]).ok();
+        rostree(&repo, &["remote", "add", "--no-gpg-verify", "origin", &url]).ok();
+        let pull = format!(
+            "{} --repo={} pull origin main",
+            rostree_bin(),
+            repo.display()
+        );
+        let out = if terminal {
+            // script runs the pull on a pseudo-terminal and copies what it shows.
+            sh("script", &["-qefc", &pull, "/dev/null"]).ok()
+        } else {
+            let run = sh("sh", &["-c", &pull]);
+            run.ok() + &run.stderr()
+        };
+        assert!(out.contains("content objects fetched;"), "{out}");
+        outputs.push(out);
+    }
+    for shown in ["Receiving objects:", "ETA", "/s"] {
+        assert!(
+            outputs[0].contains(shown),
+            "terminal: {shown}: {}",
+            outputs[0]
+        );
+        assert!(
+            !outputs[1].contains("Receiving"),
+            "not a terminal: {}",
+            outputs[1]
+        );
+    }
+}
+
+#[test]
+fn remote_gpg_import_and_summary_print_what_ostree_does() {
+    let dir = tempdir();
+    let (a, b) = (GpgKey::new(dir.path(), "a"), GpgKey::new(dir.path(), "b"));
+    let (served, _, _) = published(dir.path(), true);
+    let server = Nginx::serve(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let keyring = |k: &GpgKey| format!("--keyring={}", k.public.display());
+    let steps: Vec<Vec<String>> = vec![
+        vec!["remote".into(), "add".into(), "origin".into(), url.clone()],
+        vec![
+            "remote".into(),
+            "gpg-import".into(),
+            keyring(&a),
+            "origin".into(),
+        ],
+        // Again: nothing new.
+        vec![
+            "remote".into(),
+            "gpg-import".into(),
+            "-k".into(),
+            a.public.display().to_string(),
+            "origin".into(),
+        ],
+        vec![
+            "remote".into(),
+            "gpg-import".into(),
+            keyring(&a),
+            keyring(&b),
+            "origin".into(),
+        ],
+        vec!["remote".into(), "summary".into(), "origin".into()],
+        vec![
+            "remote".into(),
+            "summary".into(),
+            "--raw".into(),
+            "origin".into(),
+        ],
+        vec!["remote".into(), "refs".into(), "origin".into()],
+    ];
+    for (run, repo) in [
+        (rostree as fn(&Path, &[&str]) -> Run, &ours),
+        (ostree, &theirs),
+    ] {
+        run(repo, &["init", "--mode=archive"]).ok();
+    }
+    for step in &steps {
+        let step: Vec<&str> = step.iter().map(String::as_str).collect();
+        assert_eq!(
+            rostree(&ours, &step).ok(),
+            ostree(&theirs, &step).ok(),
+            "{step:?}"
+        );
+    }
+    // Keys from standard input, and the errors for a missing remote or keyring.
+    let stdin_import = |tool: &str, repo: &Path| {
+        let cmd = format!(
+            "{tool} --repo={} remote gpg-import --stdin origin < {}",
+            repo.display(),
+            b.public.display()
+        );
+        sh("sh", &["-c", &cmd])
+    };
+    for (tool, repo) in [(rostree_bin().to_string(), &ours), (oracle(), &theirs)] {
+        // Deleting the remote deletes its keys.
+        tool_with_env(&tool, repo, &["remote", "delete", "origin"], &[]).ok();
+        assert!(!repo.join("origin.trustedkeys.gpg").exists(), "{tool}");
+        tool_with_env(&tool, repo, &["remote", "add", "origin", &url], &[]).ok();
+        assert_eq!(
+            stdin_import(&tool, repo).ok(),
+            "Imported 1 GPG key to remote \"origin\"\n"
+        );
+    }
+    for step in [
+        &["remote", "gpg-import", "nosuch"][..],
+        &["remote", "summary", "nosuch"],
+        &["remote", "refs", "nosuch"],
+    ] {
+        assert_eq!(
+            rostree(&ours, step).fails(),
+            ostree(&theirs, step).fails(),
+            "{step:?}"
+        );
+    }
+    // The imported key is the one trusted: b signed, so the pull goes through.
+    let home = format!("--gpg-homedir={}", b.home.display());
+    ostree(&served.join("repo"), &["gpg-sign", &home, "main", &b.id]).ok();
+    rostree(&ours, &["pull", "origin", "main"]).ok();
+}

@@ -84,7 +84,9 @@ fn key_count(home: &Path) -> Result<usize> {
 /// Imports OpenPGP public keys (armored or binary, several per input) into the remote's
 /// keyring; returns how many keys are new.
 pub fn import_keys(repo: &Repo, remote: &str, inputs: &[Vec<u8>]) -> Result<usize> {
-    repo.remote(remote)?;
+    // ostree prefixes the errors of an import with "GPG: ".
+    repo.remote(remote)
+        .map_err(|e| Error::Pull(format!("GPG: {e}")))?;
     let home = temp_home()?;
     let keyring = remote_keyring(repo, remote);
     let import = |data: &[u8]| -> Result<()> {

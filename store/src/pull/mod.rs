@@ -169,7 +169,8 @@ fn check_remote_config(fetcher: &Fetcher) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a commit bound to other refs (`ostree.ref-binding`) than the one pulled.
+/// Refuses a commit bound to other refs (`ostree.ref-binding`) than the one pulled, in
+/// ostree's words.
 fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     let Some((_, bound)) = commit
         .metadata
@@ -187,14 +188,17 @@ fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     if refs.contains(&name) {
         return Ok(());
     }
-    Err(Error::corrupt(
-        *id,
-        ObjectType::Commit,
-        format!(
-            "commit has no requested ref \"{name}\" in ref binding metadata ({})",
-            refs.join(", ")
-        ),
-    ))
+    let listed = if refs.is_empty() {
+        "no refs".to_string()
+    } else {
+        refs.iter()
+            .map(|r| format!("‘{r}’"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::Pull(format!(
+        "Commit {id}: Commit has no requested ref ‘{name}’ in ref binding metadata ({listed})"
+    )))
 }
 
 /// With `timestamp_check_from_rev`, refuses a commit older than that commit.
@@ -331,6 +335,9 @@ pub fn pull(
                 let commit = repo.read_commit(&commit_id)?;
                 if commit_id == *id {
                     check_not_older(repo, options, &commit_id, &commit)?;
+                    if let Some(n) = name {
+                        check_ref_binding(&commit_id, &commit, n)?;
+                    }
                 }
                 let detached = repo.read_detached_metadata(&commit_id)?;
                 let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;

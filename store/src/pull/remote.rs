@@ -200,7 +200,8 @@ impl Repo {
         self.write_config(config)
     }
 
-    /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine.
+    /// Deletes a remote (`remote delete`) and its keyring; with `if_exists`, a missing one
+    /// is fine.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
         let mut config = self.config().clone();
         if !config.remove_group(&group(name)) {
@@ -209,6 +210,13 @@ impl Repo {
             }
             return Err(Error::RemoteNotFound(name.to_string()));
         }
-        self.write_config(config)
+        self.write_config(config)?;
+        // As ostree, the remote's imported keys go with it.
+        let keyring = crate::gpg::remote_keyring(self, name);
+        match std::fs::remove_file(&keyring) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&keyring, e)),
+        }
     }
 }
