@@ -680,3 +680,68 @@ fn remote_gpg_import_and_summary_print_what_ostree_does() {
     ostree(&served.join("repo"), &["gpg-sign", &home, "main", &b.id]).ok();
     rostree(&ours, &["pull", "origin", "main"]).ok();
 }
+
+#[test]
+fn pulls_over_https_with_the_remotes_certificate_authority() {
+    let dir = tempdir();
+    let tree = dir.path().join("t");
+    write(&tree.join("a/b"), b"over TLS\n");
+    let served = dir.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let repo = served.join("repo");
+    ostree(&repo, &["init", "--mode=archive"]).ok();
+    let id = ostree(&repo, &["commit", "-b", "main", tree.to_str().unwrap()]).ok();
+    ostree(&repo, &["summary", "-u"]).ok();
+    let server = Nginx::serve_https(&served, &dir.path().join("nginx"));
+    let url = format!("{}/repo", server.base);
+    assert!(url.starts_with("https://"));
+    let ca = format!(
+        "--set=tls-ca-path={}",
+        server.ca.as_ref().unwrap().display()
+    );
+    // Both tools trust the test authority through the remote's tls-ca-path.
+    for (i, run) in [rostree as fn(&Path, &[&str]) -> Run, ostree]
+        .into_iter()
+        .enumerate()
+    {
+        let local = dir.path().join(format!("local-{i}"));
+        run(&local, &["init", "--mode=bare-user"]).ok();
+        run(
+            &local,
+            &["remote", "add", "--no-gpg-verify", &ca, "origin", &url],
+        )
+        .ok();
+        run(&local, &["pull", "origin", "main"]).ok();
+        assert_eq!(rostree(&local, &["rev-parse", "origin:main"]).ok(), id);
+        fsck_both(&local);
+    }
+    // Without it the certificate is unknown: refused, naming the URL, nothing stored.
+    let local = dir.path().join("untrusting");
+    rostree(&local, &["init", "--mode=bare-user"]).ok();
+    rostree(
+        &local,
+        &["remote", "add", "--no-gpg-verify", "origin", &url],
+    )
+    .ok();
+    let err = rostree(&local, &["pull", "origin", "main"]).fails();
+    assert!(err.starts_with(&format!("error: {url}/config: ")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(rostree(&local, &["refs"]).ok().is_empty());
+    assert!(files_below(&local.join("objects")).is_empty());
+    // tls-permissive accepts any certificate; a tls-ca-path that is not one is an error.
+    let permissive = ["--set=tls-permissive=true", "--no-gpg-verify"];
+    rostree(
+        &local,
+        &["remote", "add", permissive[0], permissive[1], "lax", &url],
+    )
+    .ok();
+    rostree(&local, &["pull", "lax", "main"]).ok();
+    let bad = format!("--set=tls-ca-path={}", tree.join("a/b").display());
+    rostree(
+        &local,
+        &["remote", "add", "--no-gpg-verify", &bad, "bad", &url],
+    )
+    .ok();
+    let err = rostree(&local, &["pull", "bad", "main"]).fails();
+    assert!(err.contains("tls-ca-path"), "{err}");
+}

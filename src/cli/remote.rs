@@ -103,7 +103,7 @@ fn fetch_summary(
 ) -> anyhow::Result<(Fetcher, Option<Vec<u8>>, Option<VerifyResult>)> {
     let remote = repo.remote(name)?;
     let sign = rostree_store::sign::RemoteVerifier::for_remote_summary(repo, name)?;
-    let fetcher = Fetcher::new(&remote.url, 1, remote.timeout)?;
+    let fetcher = Fetcher::for_remote(&remote, 1)?;
     let bytes = fetcher.get("summary", rostree_store::pull::objects::MAX_METADATA_SIZE)?;
     let verified = verify_remote_summary(
         repo,

@@ -18,7 +18,7 @@ mod remote;
 mod subpath;
 mod summary;
 
-pub use fetch::Fetcher;
+pub use fetch::{Fetcher, TlsOptions};
 pub use local::{LocalPullOptions, LocalPullReport, pull_local};
 pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
 pub use subpath::Subpaths;
@@ -281,7 +281,7 @@ pub fn pull(
         sign: crate::sign::RemoteVerifier::for_remote(repo, remote_name)?,
     };
     let summary_sign = crate::sign::RemoteVerifier::for_remote_summary(repo, remote_name)?;
-    let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
+    let fetcher = Fetcher::for_remote(&remote, options.connections)?;
     check_remote_config(&fetcher)?;
     let summary_bytes = fetcher.get("summary", objects::MAX_METADATA_SIZE)?;
     verify_remote_summary(

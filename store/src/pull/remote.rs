@@ -20,6 +20,8 @@ pub struct Remote {
     /// How long the server may stay silent before a fetch fails (`timeout-secs`, a rostree
     /// option ostree ignores).
     pub timeout: std::time::Duration,
+    /// `tls-ca-path` and `tls-permissive`.
+    pub tls: super::fetch::TlsOptions,
 }
 
 /// What `remote add` writes besides the URL.
@@ -137,6 +139,13 @@ impl Repo {
                 }
             },
         };
+        let tls = super::fetch::TlsOptions {
+            ca_path: config.get(&g, "tls-ca-path").map(std::path::PathBuf::from),
+            permissive: config
+                .get_bool(&g, "tls-permissive")
+                .map_err(Error::Config)?
+                .unwrap_or(false),
+        };
         Ok(Remote {
             name: name.to_string(),
             url: url.to_string(),
@@ -144,6 +153,7 @@ impl Repo {
             gpg_verify,
             gpg_verify_summary,
             timeout,
+            tls,
         })
     }
 
