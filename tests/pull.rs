@@ -310,14 +310,32 @@ fn gpg_signatures_are_checked_both_ways() {
     rostree(&local, &["pull", "trusted", "signed"]).ok();
     let err = rostree(&local, &["pull", "trusted", "unsigned"]).fails();
     assert!(err.contains("no signatures found"), "{err}");
+    // Nothing of the refused commit is kept.
+    let unsigned = ostree(&theirs, &["rev-parse", "unsigned"]).ok();
+    let unsigned = unsigned.trim();
+    assert!(err.contains(unsigned), "{err}");
+    for ext in ["commit", "commitmeta"] {
+        let file = format!("objects/{}/{}.{ext}", &unsigned[..2], &unsigned[2..]);
+        assert!(
+            !local.join(file).exists(),
+            "{ext} of the refused commit stored"
+        );
+    }
+    assert!(
+        !local
+            .join(format!("state/{unsigned}.commitpartial"))
+            .exists()
+    );
     // Signed, but by a key this remote does not trust.
     let import_other = format!("--gpg-import={}", other.public.display());
     rostree(&local, &["remote", "add", &import_other, "wrongkey", &url]).ok();
+    let objects_before = files_below(&local.join("objects")).len();
     let err = rostree(&local, &["pull", "wrongkey", "signed"]).fails();
     assert!(
         err.contains("Can't check signature: public key not found"),
         "{err}"
     );
+    assert_eq!(files_below(&local.join("objects")).len(), objects_before);
     assert_eq!(rostree(&local, &["refs"]).ok(), "trusted:signed\n");
 
     // ostree verifies what rostree signed.
