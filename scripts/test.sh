@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx, gnupg and openssl for the pull and signature tests, debootstrap for the real-OS
+# nginx, gnupg, openssl and strace for the pull and signature tests, debootstrap for the real-OS
 # deploy test), then runs every unit and end-to-end test of the workspace. CI runs exactly
 # this (.ci/run).
 set -euo pipefail
@@ -22,6 +22,7 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v gpg >/dev/null || need+=(gnupg)
 command -v gpgv >/dev/null || need+=(gpgv)
 command -v openssl >/dev/null || need+=(openssl)
+command -v strace >/dev/null || need+=(strace)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 # Optional: without it (or without a reachable mirror) the real-OS test uses a smaller tree.
 [ -x /usr/sbin/debootstrap ] || apt_install debootstrap ||
