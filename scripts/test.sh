@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (the `ostree` oracle, fuse3, attr,
-# nginx, gnupg and openssl for the pull and signature tests, debootstrap and cpio for the
-# real-OS deploy test), then runs every unit and end-to-end test of the workspace. CI runs
+# nginx, gnupg, openssl and strace for the pull and signature tests, debootstrap and cpio for
+# the real-OS deploy test), then runs every unit and end-to-end test of the workspace. CI runs
 # exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ command -v gpg >/dev/null || need+=(gnupg)
 command -v gpgv >/dev/null || need+=(gpgv)
 command -v openssl >/dev/null || need+=(openssl)
 command -v cpio >/dev/null || need+=(cpio)
+command -v strace >/dev/null || need+=(strace)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 # Optional: without it (or without a reachable mirror) the real-OS test uses a smaller tree.
 [ -x /usr/sbin/debootstrap ] || apt_install debootstrap ||

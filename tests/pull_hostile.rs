@@ -181,3 +181,46 @@ fn a_bad_timeout_setting_is_an_error() {
     let err = rostree(&local, &["pull", "origin", "main"]).fails();
     assert!(err.contains("timeout-secs"), "{err}");
 }
+
+#[test]
+fn many_fetches_at_once_over_kept_alive_connections() {
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    for i in 0..300 {
+        write(
+            &tree.join(format!("d{}/f{i}", i % 10)),
+            format!("{i}\n").as_bytes(),
+        );
+    }
+    let www = dir.path().join("www");
+    let repo = www.join("repo");
+    std::fs::create_dir_all(&www).unwrap();
+    ostree(&repo, &["init", "--mode=archive"]).ok();
+    ostree(&repo, &["commit", "-b", "main", tree.to_str().unwrap()]).ok();
+    let server = HostileServer::serve(&www);
+    // Each content object takes a while, so fetches that run at once overlap.
+    server.rule(".filez", Misbehave::Delay(20));
+    let local = dir.path().join("local");
+    rostree(&local, &["init", "--mode=bare-user"]).ok();
+    let url = format!("{}/repo", server.base);
+    rostree(
+        &local,
+        &["remote", "add", "--no-gpg-verify", "origin", &url],
+    )
+    .ok();
+    rostree(&local, &["pull", "origin", "main"]).ok();
+    assert_eq!(server.requests_matching(".filez"), 300);
+    let requests = server.requests().len();
+    // 8 workers, each on its own kept-alive connection (and one for the first requests).
+    assert!(
+        server.connections() <= 9,
+        "{} connections for {requests} requests",
+        server.connections()
+    );
+    assert!(
+        (2..=8).contains(&server.max_in_flight()),
+        "{} requests at once",
+        server.max_in_flight()
+    );
+    fsck_both(&local);
+}

@@ -228,8 +228,12 @@ fn malformed_keys_and_usage_give_clear_errors() {
     ostree(&repo, &["show", &key, "main"]).fails();
 
     assert_eq!(
-        fails(&["sign", "--sign-type=dummy", "main", &a.secret]),
-        "error: Requested signature type is not implemented: 'dummy'\n"
+        fails(&["sign", "--sign-type=spki", "main", &a.secret]),
+        "error: Requested signature type is not implemented: 'spki'\n"
+    );
+    assert_eq!(
+        fails(&["sign", "--sign-type=dummy", "main", "k"]),
+        "error: dummy signature type is only for ostree testing\n"
     );
     assert_eq!(fails(&["sign"]), "error: Need a COMMIT to sign or verify\n");
     assert_eq!(
@@ -521,5 +525,156 @@ fn signatures_are_added_as_ostree_adds_them() {
             std::fs::read(&meta_file).unwrap(),
             "after signing with {key}"
         );
+    }
+}
+
+/// ostree's test-only `dummy` type (a signature is the key's text), which the oracle has:
+/// the same detached metadata, messages and pull checks as ostree's.
+#[test]
+fn dummy_signatures_match_ostree() {
+    let dir = tempdir();
+    let d = dir.path();
+    let env = [("OSTREE_DUMMY_SIGN_ENABLED", "1")];
+    let tree = d.join("t");
+    write(&tree.join("f"), b"dummy\n");
+    let served = d.join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let theirs = served.join("theirs");
+    ostree(&theirs, &["init", "--mode=archive"]).ok();
+    let csum = ostree(&theirs, &["commit", "-b", "main", tree.to_str().unwrap()]).ok();
+    let csum = csum.trim();
+    let ours = served.join("ours");
+    sh(
+        "cp",
+        &["-a", theirs.to_str().unwrap(), ours.to_str().unwrap()],
+    )
+    .ok();
+    let both = |args: &[&str], env: &[(&str, &str)]| -> [Run; 2] {
+        [
+            tool_with_env(rostree_bin(), &ours, args, env),
+            tool_with_env(&oracle(), &theirs, args, env),
+        ]
+    };
+    let same = |runs: [Run; 2], what: &str| {
+        assert_eq!(
+            runs[0].out.status.success(),
+            runs[1].out.status.success(),
+            "{what}"
+        );
+        assert_eq!(runs[0].stdout(), runs[1].stdout(), "{what}");
+        // Ours may add why (`No valid signatures found: <the last key's failure>`).
+        let theirs = runs[1].stderr();
+        assert!(
+            runs[0].stderr().starts_with(theirs.trim_end()),
+            "{what}: {} vs {theirs}",
+            runs[0].stderr()
+        );
+    };
+    for key in ["k1", "k2"] {
+        same(both(&["sign", "--sign-type=dummy", "main", key], &env), key);
+        assert_eq!(
+            std::fs::read(object(&ours, csum, "commitmeta")).unwrap(),
+            std::fs::read(object(&theirs, csum, "commitmeta")).unwrap(),
+            "after signing with {key}"
+        );
+    }
+    for (args, env) in [
+        (
+            &["sign", "--verify", "--sign-type=dummy", "main", "k2"][..],
+            &env[..],
+        ),
+        (
+            &["sign", "--verify", "--sign-type=dummy", "main", "k3"],
+            &env,
+        ),
+        (
+            &["sign", "--verify", "-s", "dummy", "main", "k3", "k1"],
+            &env,
+        ),
+        (
+            &["sign", "--verify", "--sign-type=dummy", "main", "k1"],
+            &[],
+        ),
+        (&["sign", "--sign-type=dummy", "main", "k9"], &[]),
+    ] {
+        same(both(args, env), &format!("{args:?} {env:?}"));
+    }
+    assert_eq!(
+        tool_with_env(
+            rostree_bin(),
+            &ours,
+            &["sign", "--verify", "-s", "dummy", "main", "k1"],
+            &env
+        )
+        .ok(),
+        "dummy: Signature verified\n"
+    );
+    // commit --sign: the same signatures.
+    let key = "--print-detached-metadata-key=ostree.sign.dummy";
+    let signed = tool_with_env(
+        rostree_bin(),
+        &ours,
+        &[
+            "commit",
+            "-b",
+            "signed",
+            "--sign-type=dummy",
+            "--sign=k5",
+            tree.to_str().unwrap(),
+        ],
+        &env,
+    )
+    .ok();
+    let shown = ostree(&ours, &["show", key, signed.trim()]).ok();
+    assert_eq!(parse_aay(&shown), [b"k5".to_vec()]);
+
+    // Remotes with sign-verify=dummy: each tool accepts the right key and refuses another.
+    let server = Nginx::serve(&served, &d.join("nginx"));
+    let url = format!("{}/theirs", server.base);
+    for (key, good) in [("k2", true), ("k3", false)] {
+        let mut errors = Vec::new();
+        for (i, tool) in [rostree_bin(), oracle().as_str()].into_iter().enumerate() {
+            let local = d.join(format!("local-{key}-{i}"));
+            tool_with_env(tool, &local, &["init", "--mode=archive"], &[]).ok();
+            let verify = format!("--sign-verify=dummy=inline:{key}");
+            tool_with_env(
+                tool,
+                &local,
+                &["remote", "add", "--no-gpg-verify", &verify, "o", &url],
+                &[],
+            )
+            .ok();
+            let config = std::fs::read_to_string(local.join("config")).unwrap();
+            assert!(
+                config.ends_with(&format!(
+                    "verification-dummy-key={key}\nsign-verify=dummy\n"
+                )),
+                "{tool}: {config}"
+            );
+            let pull = tool_with_env(tool, &local, &["pull", "o", "main"], &env);
+            if good {
+                pull.ok();
+                assert!(ostree(&local, &["fsck"]).ok().contains("no errors found"));
+            } else {
+                errors.push(pull.fails());
+                assert!(
+                    !has_commit(&local, csum),
+                    "{tool} stored the refused commit"
+                );
+                assert_eq!(rostree(&local, &["refs"]).ok(), "");
+            }
+        }
+        if let Some(ours) = errors.first() {
+            assert!(
+                ours.contains(&format!("Commit {csum} from remote \"o\"")),
+                "{ours}"
+            );
+        }
+        for err in errors {
+            assert!(
+                err.contains("signature: dummy: incorrect signatures found: 2"),
+                "{err}"
+            );
+        }
     }
 }

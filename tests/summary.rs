@@ -65,7 +65,11 @@ fn summary_matches_ostree_and_ostree_pulls_with_it() {
         assert!(!ours.join("summary.sig").exists());
         // Our view of either summary is ostree's.
         for repo in [&ours, &theirs] {
-            for args in [&["summary", "--view"][..], &["summary", "--view", "--raw"]] {
+            for args in [
+                &["summary", "--view"][..],
+                &["summary", "--view", "--raw"],
+                &["summary", "--raw"],
+            ] {
                 assert_eq!(
                     rostree(repo, args).ok(),
                     ostree(repo, args).ok(),

@@ -9,7 +9,6 @@ use rostree_store::format::{Commit, metadata_value, sizes_value};
 use rostree_store::ghash::ghash_order;
 use rostree_store::gvariant::{Value, text};
 use rostree_store::mtree::MutableTree;
-use rostree_store::sign::ed25519;
 use rostree_store::tar_import::write_tar;
 use rostree_store::{ObjectId, RepoMode, Transaction};
 use std::path::{Path, PathBuf};
@@ -264,11 +263,8 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let sign_keys = if args.sign.is_empty() {
         Vec::new()
     } else {
-        rostree_store::sign::check_type(args.sign_type.as_deref().unwrap_or(ed25519::NAME))?;
-        args.sign
-            .iter()
-            .map(|k| ed25519::SecretKey::from_base64(k))
-            .collect::<Result<Vec<_>, _>>()?
+        let sign_type = rostree_store::sign::type_or_default(args.sign_type.as_deref())?;
+        rostree_store::sign::signers(sign_type, &args.sign)?
     };
 
     let mut tx = repo.begin()?;
@@ -340,8 +336,13 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     // then GPG, as ostree adds them.
     if !sign_keys.is_empty() || !args.gpg_sign.is_empty() {
         let bytes = commit.to_bytes();
-        let sigs: Vec<Vec<u8>> = sign_keys.iter().map(|k| k.sign(&bytes)).collect();
-        add_signatures(&mut detached, ed25519::METADATA_KEY, &sigs);
+        for key in &sign_keys {
+            add_signatures(
+                &mut detached,
+                key.sign_type().metadata_key(),
+                &[key.sign(&bytes)?],
+            );
+        }
         let sigs = args
             .gpg_sign
             .iter()

@@ -1,7 +1,7 @@
 //! `pull REMOTE [REF...]`: fetch commits from a remote archive repository.
 
 use super::util::{format_size, open_repo};
-use rostree_store::pull::{PullOptions, PullStats, pull};
+use rostree_store::pull::{PullOptions, PullStats, Subpaths, pull};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,6 +20,9 @@ pub struct Args {
     /// Write refs suitable for a mirror and fetch all refs if none provided.
     #[arg(long)]
     mirror: bool,
+    /// Only pull the provided subpath(s).
+    #[arg(long = "subpath", value_name = "SUBPATH")]
+    subpaths: Vec<String>,
     /// Traverse DEPTH parents (-1=infinite) (default: 0).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     depth: i64,
@@ -46,6 +49,7 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         depth: args.depth,
         commit_metadata_only: args.commit_metadata_only,
         mirror: args.mirror,
+        subpaths: Subpaths::new(&args.subpaths)?,
         ..PullOptions::default()
     };
     let stats = PullStats::default();

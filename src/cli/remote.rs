@@ -95,26 +95,24 @@ enum RemoteCommand {
 }
 
 /// A remote's summary (`None`: the server has none), checked against `summary.sig` when the
-/// remote has `gpg-verify-summary=true`, as `ostree_repo_remote_fetch_summary` checks it.
+/// remote has `gpg-verify-summary=true` or `sign-verify-summary`, as
+/// `ostree_repo_remote_fetch_summary` checks it.
 fn fetch_summary(
     repo: &rostree_store::Repo,
     name: &str,
 ) -> anyhow::Result<(Fetcher, Option<Vec<u8>>, Option<VerifyResult>)> {
     let remote = repo.remote(name)?;
-    let fetcher = Fetcher::new(&remote.url, 1, remote.timeout)?;
+    let sign = rostree_store::sign::RemoteVerifier::for_remote_summary(repo, name)?;
+    let fetcher = Fetcher::for_remote(&remote, 1)?;
     let bytes = fetcher.get("summary", rostree_store::pull::objects::MAX_METADATA_SIZE)?;
-    let verified = if remote.gpg_verify_summary {
-        let summary = bytes.as_deref();
-        Some(verify_remote_summary(
-            repo,
-            &remote,
-            &fetcher,
-            summary,
-            SummaryUse::Fetch,
-        )?)
-    } else {
-        None
-    };
+    let verified = verify_remote_summary(
+        repo,
+        &remote,
+        sign.as_ref(),
+        &fetcher,
+        bytes.as_deref(),
+        SummaryUse::Fetch,
+    )?;
     Ok((fetcher, bytes, verified))
 }
 

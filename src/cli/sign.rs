@@ -1,9 +1,10 @@
-//! `sign COMMIT [KEY-ID...]`: add ed25519 signatures to a commit, check them (`--verify`)
-//! or remove them (`-d`), as `ostree sign` does.
+//! `sign COMMIT [KEY-ID...]`: add ed25519 (or ostree's test-only `dummy`) signatures to a
+//! commit, check them (`--verify`) or remove them (`-d`), as `ostree sign` does.
 
 use super::util::open_repo;
 use anyhow::{Context, bail};
-use rostree_store::sign::ed25519::{self, Keyring, PublicKey, SecretKey};
+use rostree_store::sign::ed25519::{self, Keyring, PublicKey};
+use rostree_store::sign::{SignType, Signer, Verifier};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -42,23 +43,36 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         bail!("Need at least one KEY-ID to sign with");
     }
     let id = repo.resolve_rev(commit)?;
-    rostree_store::sign::check_type(args.sign_type.as_deref().unwrap_or(ed25519::NAME))?;
+    let sign_type = rostree_store::sign::type_or_default(args.sign_type.as_deref())?;
     if args.verify {
-        println!("{}", verify(&repo, &id, &args)?);
+        println!("{}", verify(&repo, &id, sign_type, &args)?);
     } else if args.delete {
+        anyhow::ensure!(
+            sign_type == SignType::Ed25519,
+            "-d removes ed25519 signatures only"
+        );
         let keys = keys_to_delete(&args)?;
         let removed = rostree_store::sign::delete_signatures(&repo, &id, &keys)?;
         if removed == 0 {
             bail!("Commit {id} has no ed25519 signature by the given keys");
         }
     } else {
-        let mut keys = args
-            .key_ids
-            .iter()
-            .map(|k| SecretKey::from_base64(k))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys = rostree_store::sign::signers(sign_type, &args.key_ids)?;
         if let Some(file) = &args.keys_file {
-            keys.extend(ed25519::read_secret_keys(file)?);
+            match sign_type {
+                SignType::Ed25519 => keys.extend(
+                    ed25519::read_secret_keys(file)?
+                        .into_iter()
+                        .map(Signer::Ed25519),
+                ),
+                SignType::Dummy => {
+                    for (n, line) in ed25519::read_key_lines(file)? {
+                        let key = Signer::from_text(sign_type, &line)
+                            .with_context(|| format!("{}: line {n}", file.display()))?;
+                        keys.push(key);
+                    }
+                }
+            }
         }
         rostree_store::sign::sign_commit(&repo, &id, &keys)?;
     }
@@ -70,21 +84,23 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
 fn verify(
     repo: &rostree_store::Repo,
     id: &rostree_store::ObjectId,
+    sign_type: SignType,
     args: &Args,
 ) -> anyhow::Result<String> {
     let mut last_error = None;
     for text in &args.key_ids {
-        let attempt = PublicKey::from_base64(text).and_then(|key| {
-            let mut ring = Keyring::default();
-            ring.add(key);
-            rostree_store::sign::verify_commit(repo, id, &ring)
-        });
+        let mut verifier = Verifier::new(sign_type);
+        let attempt = verifier
+            .add_key(text)
+            .and_then(|()| rostree_store::sign::verify_commit(repo, id, &verifier));
         match attempt {
             Ok(message) => return Ok(message),
             Err(e) => last_error = Some(e),
         }
     }
     if args.key_ids.is_empty() || args.keys_file.is_some() {
+        // ostree's dummy type cannot load keys from files.
+        anyhow::ensure!(sign_type == SignType::Ed25519, "not implemented");
         let mut ring = Keyring::default();
         match &args.keys_file {
             Some(file) => {
@@ -92,7 +108,8 @@ fn verify(
             }
             None => ring.load_system(args.keys_dir.as_deref())?,
         }
-        return Ok(rostree_store::sign::verify_commit(repo, id, &ring)?);
+        let verifier = Verifier::Ed25519(ring);
+        return Ok(rostree_store::sign::verify_commit(repo, id, &verifier)?);
     }
     // ostree says only this; the last key's failure tells why.
     match last_error {

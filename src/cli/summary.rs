@@ -1,5 +1,5 @@
 //! `summary -u` writes the repository's `summary` file, as `ostree summary -u` does (and,
-//! with `--gpg-sign`, its signatures in `summary.sig`);
+//! with `--gpg-sign` or `--sign`, its signatures in `summary.sig`);
 //! `summary --view [--raw]` prints it as ostree does.
 
 use super::util::{format_timestamp, open_repo};
@@ -25,11 +25,24 @@ pub struct Args {
     /// GPG Homedir to use when looking for keyrings.
     #[arg(long, value_name = "HOMEDIR")]
     gpg_homedir: Option<std::path::PathBuf>,
+    /// Key to sign the summary with (with -u; repeatable; an ed25519 secret key in base64).
+    #[arg(long = "sign", value_name = "KEY-ID")]
+    sign: Vec<String>,
+    /// Signature type to use (defaults to 'ed25519').
+    #[arg(long, value_name = "NAME")]
+    sign_type: Option<String>,
 }
 
 /// Runs `summary`.
 pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let repo = open_repo(repo)?;
+    // Bad keys fail before the summary is rewritten.
+    let signers = if args.sign.is_empty() {
+        Vec::new()
+    } else {
+        let sign_type = rostree_store::sign::type_or_default(args.sign_type.as_deref())?;
+        rostree_store::sign::signers(sign_type, &args.sign)?
+    };
     if args.update {
         // ostree stamps the summary with the current time, not SOURCE_DATE_EPOCH.
         let now = std::time::SystemTime::now()
@@ -40,19 +53,19 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
         if !args.gpg_sign.is_empty() {
             rostree_store::gpg::sign_summary(&repo, &args.gpg_sign, args.gpg_homedir.as_deref())?;
         }
-    }
-    if args.view {
+        if !signers.is_empty() {
+            rostree_store::sign::sign_summary(&repo, &signers)?;
+        }
+    } else if args.view || args.raw {
         let path = repo.path().join("summary");
         let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         print!(
             "{}",
             dump_summary(&bytes, args.raw, &path.display().to_string())?
         );
+    } else {
+        anyhow::bail!("No option specified; use -u to update summary");
     }
-    anyhow::ensure!(
-        args.update || args.view,
-        "No option specified; use -u to update summary"
-    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,11 +4,12 @@
 //!
 //! ostree adds a signature by loading the metadata into a `GVariantDict` and writing it
 //! back, so the keys come out in GLib hash-table order; adding goes through the same
-//! round trip here, one signature at a time, so the bytes match ostree's.
+//! round trip here, one signature at a time, so the bytes match ostree's. A summary's
+//! signatures are kept the same way in `summary.sig`.
 
 use crate::format::{metadata_in_dict_order, metadata_value};
 use crate::gvariant::{Type, Value};
-use crate::{ObjectId, Repo, Result};
+use crate::{Error, ObjectId, Repo, Result};
 
 /// Detached metadata: `a{sv}` pairs in stored order.
 pub type Metadata = Vec<(String, Value)>;
@@ -103,6 +104,37 @@ impl Repo {
         }
         Ok(out)
     }
+
+    /// Signs the repository's `summary` and adds the signatures to `summary.sig`, as ostree
+    /// does for every kind of signature: `sign` gets the summary's bytes and returns
+    /// (metadata key, signature) pairs, appended in order.
+    pub fn update_summary_signatures(
+        &self,
+        sign: impl FnOnce(&[u8]) -> Result<Vec<(&'static str, Vec<u8>)>>,
+    ) -> Result<()> {
+        let summary_path = self.path().join("summary");
+        let summary = std::fs::read(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
+        let sig_path = self.path().join(SUMMARY_SIG);
+        let mut meta = match std::fs::read(&sig_path) {
+            Ok(bytes) => parse_summary_sig(&bytes).map_err(|why| Error::invalid(&sig_path, why))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&sig_path, e)),
+        };
+        for (key, sig) in sign(&summary)? {
+            add_signatures(&mut meta, key, &[sig]);
+        }
+        let bytes = metadata_value(&meta).to_bytes();
+        let fsync = self.fsync_enabled();
+        crate::fsutil::replace_file_at(&self.root, SUMMARY_SIG, &bytes, 0o644, fsync, &sig_path)
+    }
+}
+
+/// The file beside `summary` holding its signatures (an `a{sv}`, like a `.commitmeta`).
+pub const SUMMARY_SIG: &str = "summary.sig";
+
+/// Parses untrusted `summary.sig` bytes.
+pub fn parse_summary_sig(bytes: &[u8]) -> std::result::Result<Metadata, String> {
+    crate::format::parse_detached(bytes).map_err(|why| format!("Invalid summary.sig: {why}"))
 }
 
 #[cfg(test)]

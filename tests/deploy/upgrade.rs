@@ -2,6 +2,7 @@
 //! twin sysroots following it (one driven by each tool), the same output, files, boot entries,
 //! origins and refs after every step, each tool continuing what the other did.
 
+use crate::common::ed25519::Ed25519Key;
 use crate::common::gpg::GpgKey;
 use crate::common::nginx::Nginx;
 use crate::common::{oracle, sh};
@@ -409,4 +410,78 @@ fn a_local_origin_upgrades_and_switches_without_pulling() {
     }
     let out = p.step(r, &["switch", "--os=testos", "testos/next"]);
     assert!(out.contains("Deleting ref '(null):testos/stable'"), "{out}");
+}
+
+/// A remote with ed25519 `sign-verify` and `sign-verify-summary` (Debian's ostree lacks
+/// ed25519, so only rostree runs): upgrades go through when commit and summary are signed by
+/// the trusted key, and an unsigned commit or a summary signed by another key stops the
+/// upgrade with nothing that boots changed.
+#[test]
+fn upgrade_checks_ed25519_signed_commits_and_summaries() {
+    let Some(scratch) = admin_scratch() else {
+        return;
+    };
+    let base = scratch.path();
+    let (a, b) = (Ed25519Key::new(base, "a"), Ed25519Key::new(base, "b"));
+    let server = Server::new(base);
+    let r = format!("--repo={}", server.repo.display());
+    let me = crate::common::rostree_bin();
+    let release =
+        |variant: &str, day: u32, commit_key: Option<&Ed25519Key>, summary_key: &Ed25519Key| {
+            let c = server.publish(&os_tree(base, variant), "testos/stable", variant, day);
+            if let Some(k) = commit_key {
+                sh(me, &[r.as_str(), "sign", &c, &k.secret]).ok();
+            }
+            let sign = format!("--sign={}", summary_key.secret);
+            sh(me, &[r.as_str(), "summary", "-u", &sign]).ok();
+            c
+        };
+    let c1 = release("v1", 1, Some(&a), &a);
+    let trust = format!("--set=verification-ed25519-key={}", a.public);
+    let remote_args = [
+        "--no-gpg-verify",
+        "--set=sign-verify=ed25519",
+        "--set=sign-verify-summary=ed25519",
+        trust.as_str(),
+    ];
+    let sysroot = following(base, "ours", Tool::Rostree, &server.url, &remote_args);
+    let sr = sysroot_arg(&sysroot);
+    let deploy = [
+        "deploy",
+        "--os=testos",
+        "--karg=root=/dev/vda2",
+        "origin:testos/stable",
+        &sr,
+    ];
+    admin(Tool::Rostree, &deploy).ok();
+    assert!(oracle_status(&sysroot).starts_with(&format!("  testos {c1}.0\n")));
+
+    let c2 = release("v2", 2, Some(&a), &a);
+    admin(Tool::Rostree, &["upgrade", "--os=testos", &sr]).ok();
+    assert!(oracle_status(&sysroot).starts_with(&format!("  testos {c2}.0\n")));
+
+    let refused = |why: &str| {
+        let before = (boot_state(&sysroot), refs(&sysroot));
+        let err = admin(Tool::Rostree, &["upgrade", "--os=testos", &sr]).fails();
+        assert!(err.starts_with("error: ") && err.contains(why), "{err}");
+        assert_eq!((boot_state(&sysroot), refs(&sysroot)), before);
+    };
+    let c3 = release("v3", 3, None, &a);
+    refused(&format!(
+        "Commit {c3} from remote \"origin\": Can't verify commit without detached metadata"
+    ));
+    release("v4", 4, Some(&a), &b);
+    refused(&format!(
+        "ed25519: Signature couldn't be verified with: key '{}'",
+        a.hex
+    ));
+    // Signed by the trusted key again: the upgrade goes through.
+    let c5 = release("v5", 5, Some(&a), &a);
+    admin(Tool::Rostree, &["upgrade", "--os=testos", &sr]).ok();
+    assert!(oracle_status(&sysroot).starts_with(&format!("  testos {c5}.0\n")));
+    assert!(
+        sh(&oracle(), &[repo_arg(&sysroot).as_str(), "fsck"])
+            .ok()
+            .contains("no errors found")
+    );
 }

@@ -84,7 +84,9 @@ fn key_count(home: &Path) -> Result<usize> {
 /// Imports OpenPGP public keys (armored or binary, several per input) into the remote's
 /// keyring; returns how many keys are new.
 pub fn import_keys(repo: &Repo, remote: &str, inputs: &[Vec<u8>]) -> Result<usize> {
-    repo.remote(remote)?;
+    // ostree prefixes the errors of an import with "GPG: ".
+    repo.remote(remote)
+        .map_err(|e| Error::Pull(format!("GPG: {e}")))?;
     let home = temp_home()?;
     let keyring = remote_keyring(repo, remote);
     let import = |data: &[u8]| -> Result<()> {
@@ -177,32 +179,18 @@ pub fn add_signatures(repo: &Repo, id: &ObjectId, new: Vec<Vec<u8>>) -> Result<(
     })
 }
 
-/// The file beside `summary` holding its signatures (an `a{sv}`, like a `.commitmeta`).
-pub const SUMMARY_SIG: &str = "summary.sig";
+pub use crate::detached::SUMMARY_SIG;
+use crate::detached::parse_summary_sig;
 
 /// Signs the repository's `summary` with each key and adds the signatures to `summary.sig`,
 /// as ostree's `ostree_repo_add_gpg_signature_summary` does.
 pub fn sign_summary(repo: &Repo, key_ids: &[String], homedir: Option<&Path>) -> Result<()> {
-    let summary_path = repo.path().join("summary");
-    let summary = std::fs::read(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
-    let sig_path = repo.path().join(SUMMARY_SIG);
-    let mut meta = match std::fs::read(&sig_path) {
-        Ok(bytes) => parse_summary_sig(&bytes).map_err(|why| Error::invalid(&sig_path, why))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(&sig_path, e)),
-    };
-    let new = key_ids
-        .iter()
-        .map(|key| sign(&summary, key, homedir))
-        .collect::<Result<Vec<_>>>()?;
-    crate::detached::add_signatures(&mut meta, GPGSIGS_KEY, &new);
-    let bytes = crate::format::metadata_value(&meta).to_bytes();
-    let fsync = repo.fsync_enabled();
-    crate::fsutil::replace_file_at(&repo.root, SUMMARY_SIG, &bytes, 0o644, fsync, &sig_path)
-}
-
-fn parse_summary_sig(bytes: &[u8]) -> std::result::Result<Vec<(String, Value)>, String> {
-    crate::format::parse_detached(bytes).map_err(|why| format!("Invalid summary.sig: {why}"))
+    repo.update_summary_signatures(|summary| {
+        key_ids
+            .iter()
+            .map(|key| Ok((GPGSIGS_KEY, sign(summary, key, homedir)?)))
+            .collect()
+    })
 }
 
 /// Checks a summary's signatures (`summary.sig` bytes) against the keys of `remote`, as

@@ -31,6 +31,43 @@ pub enum Fetcher {
     File(PathBuf),
 }
 
+/// A remote's TLS options, as ostree names them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// `tls-ca-path`: a PEM file of the certificate authorities to trust instead of the
+    /// built-in (Mozilla's) ones.
+    pub ca_path: Option<PathBuf>,
+    /// `tls-permissive`: accept any certificate.
+    pub permissive: bool,
+}
+
+impl TlsOptions {
+    /// ureq's configuration for these options; an unreadable or empty CA file is an error
+    /// naming it.
+    fn config(&self) -> Result<ureq::tls::TlsConfig> {
+        let mut builder = ureq::tls::TlsConfig::builder().disable_verification(self.permissive);
+        if let Some(path) = &self.ca_path {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+                    Ok(_) => {}
+                    Err(e) => return Err(Error::invalid(path, format!("tls-ca-path: {e}"))),
+                }
+            }
+            if certs.is_empty() {
+                return Err(Error::invalid(
+                    path,
+                    "tls-ca-path: no certificate in the file",
+                ));
+            }
+            builder = builder.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        Ok(builder.build())
+    }
+}
+
 /// The failure of one fetch: names the URL.
 fn fetch_error(url: &str, why: impl std::fmt::Display) -> Error {
     Error::Fetch {
@@ -40,9 +77,19 @@ fn fetch_error(url: &str, why: impl std::fmt::Display) -> Error {
 }
 
 impl Fetcher {
+    /// A fetcher for a configured remote: its URL, `timeout-secs` and TLS options.
+    pub fn for_remote(remote: &super::Remote, connections: usize) -> Result<Fetcher> {
+        Fetcher::new(&remote.url, connections, remote.timeout, &remote.tls)
+    }
+
     /// A fetcher for a remote URL (`http://`, `https://` or `file://`); `timeout` is how long
     /// the server may stay silent.
-    pub fn new(url: &str, connections: usize, timeout: Duration) -> Result<Fetcher> {
+    pub fn new(
+        url: &str,
+        connections: usize,
+        timeout: Duration,
+        tls: &TlsOptions,
+    ) -> Result<Fetcher> {
         if let Some(path) = url.strip_prefix("file://") {
             return Ok(Fetcher::File(PathBuf::from(path)));
         }
@@ -57,6 +104,7 @@ impl Fetcher {
             .timeout_per_read(Some(timeout))
             .max_idle_connections_per_host(connections.max(1))
             .user_agent(concat!("rostree/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.config()?)
             .build()
             .new_agent();
         let base = if url.ends_with('/') {

@@ -15,11 +15,13 @@ mod local;
 pub mod objects;
 mod parallel;
 mod remote;
+mod subpath;
 mod summary;
 
-pub use fetch::Fetcher;
+pub use fetch::{Fetcher, TlsOptions};
 pub use local::{LocalPullOptions, LocalPullReport, pull_local};
 pub use remote::{Remote, RemoteOptions, is_valid_remote_name};
+pub use subpath::Subpaths;
 pub use summary::{SummaryRef, SummaryUse, parse_summary, verify_remote_summary};
 
 use crate::config::KeyFile;
@@ -39,8 +41,12 @@ pub struct PullOptions {
     pub depth: i64,
     /// Fetch only the commit objects, leaving them marked partial.
     pub commit_metadata_only: bool,
-    /// Write refs as local branches (`refs/heads/`) rather than under `refs/remotes/`.
+    /// Write refs as local branches (`refs/heads/`) rather than under `refs/remotes/`;
+    /// without refs or configured branches, take every ref of the remote's summary and
+    /// copy its `summary` and `summary.sig`.
     pub mirror: bool,
+    /// Only these parts of the trees (`--subpath`); the commits stay marked partial.
+    pub subpaths: Subpaths,
     /// Concurrent fetches.
     pub connections: usize,
     /// Refuse a requested commit older (by timestamp) than this local commit, before any
@@ -55,6 +61,7 @@ impl Default for PullOptions {
             depth: 0,
             commit_metadata_only: false,
             mirror: false,
+            subpaths: Subpaths::default(),
             connections: 8,
             timestamp_check_from_rev: None,
         }
@@ -162,7 +169,8 @@ fn check_remote_config(fetcher: &Fetcher) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a commit bound to other refs (`ostree.ref-binding`) than the one pulled.
+/// Refuses a commit bound to other refs (`ostree.ref-binding`) than the one pulled, in
+/// ostree's words.
 fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     let Some((_, bound)) = commit
         .metadata
@@ -180,14 +188,17 @@ fn check_ref_binding(id: &ObjectId, commit: &Commit, name: &str) -> Result<()> {
     if refs.contains(&name) {
         return Ok(());
     }
-    Err(Error::corrupt(
-        *id,
-        ObjectType::Commit,
-        format!(
-            "commit has no requested ref \"{name}\" in ref binding metadata ({})",
-            refs.join(", ")
-        ),
-    ))
+    let listed = if refs.is_empty() {
+        "no refs".to_string()
+    } else {
+        refs.iter()
+            .map(|r| format!("‘{r}’"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::Pull(format!(
+        "Commit {id}: Commit has no requested ref ‘{name}’ in ref binding metadata ({listed})"
+    )))
 }
 
 /// With `timestamp_check_from_rev`, refuses a commit older than that commit.
@@ -269,21 +280,39 @@ pub fn pull(
         remote: &remote,
         sign: crate::sign::RemoteVerifier::for_remote(repo, remote_name)?,
     };
-    let fetcher = Fetcher::new(&remote.url, options.connections, remote.timeout)?;
+    let summary_sign = crate::sign::RemoteVerifier::for_remote_summary(repo, remote_name)?;
+    let fetcher = Fetcher::for_remote(&remote, options.connections)?;
     check_remote_config(&fetcher)?;
     let summary_bytes = fetcher.get("summary", objects::MAX_METADATA_SIZE)?;
-    if remote.gpg_verify_summary {
-        let summary = summary_bytes.as_deref();
-        verify_remote_summary(repo, &remote, &fetcher, summary, SummaryUse::Pull)?;
-    }
-    let summary = match summary_bytes {
-        Some(bytes) => Some(parse_summary(&bytes).map_err(|why| Error::Fetch {
+    verify_remote_summary(
+        repo,
+        &remote,
+        summary_sign.as_ref(),
+        &fetcher,
+        summary_bytes.as_deref(),
+        SummaryUse::Pull,
+    )?;
+    let summary = match &summary_bytes {
+        Some(bytes) => Some(parse_summary(bytes).map_err(|why| Error::Fetch {
             url: fetcher.url("summary"),
             why,
         })?),
         None => None,
     };
-    let targets = resolve_refs(&fetcher, &remote, summary.as_deref(), &options.refs)?;
+    // A mirror pull without refs or configured branches takes every ref the summary lists.
+    let mirror_all = options.mirror && options.refs.is_empty() && remote.branches.is_empty();
+    let requested = if mirror_all {
+        let refs = summary.as_deref().ok_or_else(|| {
+            Error::Pull(
+                "Fetching all refs was requested in mirror mode, but remote repository does not have a summary"
+                    .into(),
+            )
+        })?;
+        refs.iter().map(|r| r.name.clone()).collect()
+    } else {
+        options.refs.clone()
+    };
+    let targets = resolve_refs(&fetcher, &remote, summary.as_deref(), &requested)?;
 
     let tx = repo.begin()?;
     let objects = ObjectFetcher {
@@ -306,6 +335,9 @@ pub fn pull(
                 let commit = repo.read_commit(&commit_id)?;
                 if commit_id == *id {
                     check_not_older(repo, options, &commit_id, &commit)?;
+                    if let Some(n) = name {
+                        check_ref_binding(&commit_id, &commit, n)?;
+                    }
                 }
                 let detached = repo.read_detached_metadata(&commit_id)?;
                 let bytes = repo.read_meta_bytes(&commit_id, ObjectType::Commit)?;
@@ -334,10 +366,13 @@ pub fn pull(
                 fetched.commit
             };
             if !complete && !options.commit_metadata_only {
-                fetch_tree(&objects, &commit, options.connections)?;
+                fetch_tree(&objects, &commit, &options.subpaths, options.connections)?;
                 tx.publish_written()?;
-                crate::fsck::unmark_commit_partial(repo, &commit_id)
-                    .map_err(|f| Error::Pull(f.0))?;
+                // As ostree, a commit pulled in part stays marked partial.
+                if options.subpaths.is_whole_tree() {
+                    crate::fsck::unmark_commit_partial(repo, &commit_id)
+                        .map_err(|f| Error::Pull(f.0))?;
+                }
             }
             if depth != 0 {
                 depth -= 1;
@@ -360,12 +395,32 @@ pub fn pull(
             new: *id,
         });
     }
+    if mirror_all && let Some(bytes) = &summary_bytes {
+        copy_summary(repo, &fetcher, bytes)?;
+    }
     let written = tx.stats.content_bytes_written.load(Ordering::Relaxed);
     stats
         .content_bytes_written
         .store(written, Ordering::Relaxed);
     tx.commit()?;
     Ok(pulled)
+}
+
+/// A mirror's copy of the remote's `summary` and `summary.sig` (when it has one), as
+/// `ostree pull --mirror` keeps them.
+fn copy_summary(repo: &Repo, fetcher: &Fetcher, summary: &[u8]) -> Result<()> {
+    let sig = fetcher.get(crate::detached::SUMMARY_SIG, objects::MAX_METADATA_SIZE)?;
+    let fsync = repo.fsync_enabled();
+    for (name, bytes) in [
+        ("summary", Some(summary)),
+        (crate::detached::SUMMARY_SIG, sig.as_deref()),
+    ] {
+        if let Some(bytes) = bytes {
+            let path = repo.path().join(name);
+            crate::fsutil::replace_file_at(&repo.root, name, bytes, 0o644, fsync, &path)?;
+        }
+    }
+    Ok(())
 }
 
 fn mark_partial(repo: &Repo, id: &ObjectId) -> Result<()> {
@@ -381,28 +436,47 @@ const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Fetches a commit's tree: dirtrees and dirmetas level by level, then missing content.
 /// Each level, and every batch of content, is published as it completes (the commit is
 /// marked partial meanwhile), so an interrupted pull keeps what it fetched.
-fn fetch_tree(objects: &ObjectFetcher<'_>, commit: &Commit, connections: usize) -> Result<()> {
+fn fetch_tree(
+    objects: &ObjectFetcher<'_>,
+    commit: &Commit,
+    subpaths: &Subpaths,
+    connections: usize,
+) -> Result<()> {
     let mut seen_trees = HashSet::new();
     let mut seen_files = HashSet::new();
-    let mut level = vec![(commit.root_tree, commit.root_meta)];
+    // Each directory with its path ("/", "/usr/"), and whether everything below it is taken.
+    let mut level = vec![(
+        commit.root_tree,
+        commit.root_meta,
+        "/".to_string(),
+        subpaths.covers("/"),
+    )];
     let mut files = Vec::new();
     while !level.is_empty() {
-        let trees = parallel::map(&level, connections, |(tree, meta)| {
+        let trees = parallel::map(&level, connections, |(tree, meta, _, _)| {
             objects.ensure_dirmeta(meta)?;
             objects.ensure_dirtree(tree)
         })?;
         objects.tx.publish_written()?;
         let mut next = Vec::new();
-        for tree in trees {
-            for id in tree.files.values() {
-                if seen_files.insert(*id) {
+        for (tree, (_, _, path, covered)) in trees.into_iter().zip(&level) {
+            for (name, id) in &tree.files {
+                let taken = *covered || subpaths.matches(&format!("{path}{name}"), false);
+                if taken && seen_files.insert(*id) {
                     files.push(*id);
                 }
             }
-            // Same tree, other metadata (an empty dir and an empty sticky dir): both count.
-            for &(t, m) in tree.dirs.values() {
-                if seen_trees.insert((t, m)) {
-                    next.push((t, m));
+            for (name, &(t, m)) in &tree.dirs {
+                let dir = format!("{path}{name}");
+                let covers = *covered || subpaths.covers(&dir);
+                if !covers && !subpaths.matches(&dir, true) {
+                    continue;
+                }
+                // Same tree, other metadata (an empty dir and an empty sticky dir): both
+                // count. A tree taken only in part is walked again wherever it appears.
+                let key = (t, m, (!covers).then(|| dir.clone()));
+                if seen_trees.insert(key) {
+                    next.push((t, m, format!("{dir}/"), covers));
                 }
             }
         }

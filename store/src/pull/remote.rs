@@ -22,6 +22,8 @@ pub struct Remote {
     /// How long the server may stay silent before a fetch fails (`timeout-secs`, a rostree
     /// option ostree ignores).
     pub timeout: std::time::Duration,
+    /// `tls-ca-path` and `tls-permissive`.
+    pub tls: super::fetch::TlsOptions,
 }
 
 /// What `remote add` writes besides the URL.
@@ -52,11 +54,11 @@ fn sign_verify_settings(specs: &[String]) -> Result<Vec<(String, String)>> {
             ))
         };
         let (keytype, rest) = spec.split_once('=').ok_or_else(unparsable)?;
-        crate::sign::check_type(keytype)?;
+        let sign_type = crate::sign::SignType::from_name(keytype)?;
         let (keyref, data) = rest.split_once(':').ok_or_else(unparsable)?;
         let option = match keyref {
             "inline" => {
-                crate::sign::ed25519::PublicKey::from_base64(data)?;
+                crate::sign::Verifier::new(sign_type).add_key(data)?;
                 format!("verification-{keytype}-key")
             }
             "file" => format!("verification-{keytype}-file"),
@@ -154,6 +156,13 @@ impl Repo {
                 }
             },
         };
+        let tls = super::fetch::TlsOptions {
+            ca_path: config.get(&g, "tls-ca-path").map(std::path::PathBuf::from),
+            permissive: config
+                .get_bool(&g, "tls-permissive")
+                .map_err(Error::Config)?
+                .unwrap_or(false),
+        };
         Ok(Remote {
             name: name.to_string(),
             url: url.to_string(),
@@ -161,6 +170,7 @@ impl Repo {
             gpg_verify,
             gpg_verify_summary,
             timeout,
+            tls,
         })
     }
 
@@ -262,22 +272,30 @@ impl Repo {
         Ok(())
     }
 
-    /// Deletes a remote (`remote delete`); with `if_exists`, a missing one is fine. One
-    /// configured in a file of the system's remotes directory goes with its file.
+    /// Deletes a remote (`remote delete`) and its keyring; with `if_exists`, a missing one
+    /// is fine. One configured in a file of the system's remotes directory goes with its
+    /// file.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
         if let Some(path) = self.system_remote_file(name) {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
             self.system_remotes = Some(crate::repo::read_system_remotes(dir)?);
-            return Ok(());
-        }
-        let mut config = self.config().clone();
-        if !config.remove_group(&group(name)) {
-            if if_exists {
-                return Ok(());
+        } else {
+            let mut config = self.config().clone();
+            if !config.remove_group(&group(name)) {
+                if if_exists {
+                    return Ok(());
+                }
+                return Err(Error::RemoteNotFound(name.to_string()));
             }
-            return Err(Error::RemoteNotFound(name.to_string()));
+            self.write_config(config)?;
         }
-        self.write_config(config)
+        // As ostree, the remote's imported keys go with it.
+        let keyring = crate::gpg::remote_keyring(self, name);
+        match std::fs::remove_file(&keyring) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&keyring, e)),
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Fetcher, Remote};
 use crate::gvariant::{Type, Value};
+use crate::sign::RemoteVerifier;
 use crate::{ObjectId, Repo};
 
 /// One ref listed in a summary.
@@ -137,17 +138,47 @@ pub enum SummaryUse {
     Fetch,
 }
 
-/// For a remote with `gpg-verify-summary=true`: fetches `summary.sig` and refuses the
-/// summary unless one of its signatures is good and made by a key the remote trusts; the
-/// errors are ostree's. Returns the verification, for printing.
+/// Checks a remote's summary as its options ask, before anything it lists is fetched:
+/// with `gpg-verify-summary=true`, one of the GPG signatures in `summary.sig` must be good
+/// and made by a key the remote trusts; with `sign-verify-summary` (`sign`, from
+/// [`crate::sign::RemoteVerifier::for_remote_summary`]), one of the signatures of the
+/// types it names must verify with the remote's keys. The errors are ostree's. Returns the
+/// GPG verification, for printing.
 pub fn verify_remote_summary(
     repo: &Repo,
     remote: &Remote,
+    sign: Option<&RemoteVerifier>,
     fetcher: &Fetcher,
     summary: Option<&[u8]>,
     usage: SummaryUse,
+) -> crate::Result<Option<crate::gpg::VerifyResult>> {
+    if !remote.gpg_verify_summary && sign.is_none() {
+        return Ok(None);
+    }
+    let sig = fetcher.get(crate::gpg::SUMMARY_SIG, super::objects::MAX_METADATA_SIZE)?;
+    let gpg = if remote.gpg_verify_summary {
+        Some(verify_gpg(repo, remote, summary, sig.as_deref(), usage)?)
+    } else {
+        None
+    };
+    if let Some(sign) = sign {
+        verify_signapi(sign, summary, sig.as_deref(), usage)?;
+    }
+    Ok(gpg)
+}
+
+fn refuse<T>(msg: &str) -> crate::Result<T> {
+    Err(crate::Error::Pull(msg.to_string()))
+}
+
+/// `gpg-verify-summary`: ostree's words for each way it fails.
+fn verify_gpg(
+    repo: &Repo,
+    remote: &Remote,
+    summary: Option<&[u8]>,
+    sig: Option<&[u8]>,
+    usage: SummaryUse,
 ) -> crate::Result<crate::gpg::VerifyResult> {
-    let refuse = |msg: &str| Err(crate::Error::Pull(msg.to_string()));
     let Some(summary) = summary else {
         return refuse(match usage {
             SummaryUse::Pull => {
@@ -158,7 +189,7 @@ pub fn verify_remote_summary(
             }
         });
     };
-    let Some(sig) = fetcher.get(crate::gpg::SUMMARY_SIG, super::objects::MAX_METADATA_SIZE)? else {
+    let Some(sig) = sig else {
         return refuse(match usage {
             SummaryUse::Pull => {
                 "GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)"
@@ -168,7 +199,37 @@ pub fn verify_remote_summary(
             }
         });
     };
-    let result = crate::gpg::verify_summary(repo, &remote.name, summary, &sig)?;
+    let result = crate::gpg::verify_summary(repo, &remote.name, summary, sig)?;
     result.require_valid().map_err(crate::Error::Pull)?;
     Ok(result)
+}
+
+/// `sign-verify-summary`: ostree's words for each way it fails. As in ostree, a pull from
+/// a server with `summary.sig` but no `summary` goes on (it then reads `refs/heads/`).
+fn verify_signapi(
+    sign: &RemoteVerifier,
+    summary: Option<&[u8]>,
+    sig: Option<&[u8]>,
+    usage: SummaryUse,
+) -> crate::Result<()> {
+    if summary.is_none() && usage == SummaryUse::Fetch {
+        return refuse(
+            "Signature verification enabled, but no summary found (check that the configured URL in remote config is correct)",
+        );
+    }
+    let Some(sig) = sig else {
+        return refuse(match usage {
+            SummaryUse::Pull => {
+                "Signatures verification enabled, but no summary.sig found (use sign-verify-summary=false in remote config to disable)"
+            }
+            SummaryUse::Fetch => {
+                "Signature verification enabled, but no summary signatures found (use sign-verify-summary=false in remote config to disable)"
+            }
+        });
+    };
+    let Some(summary) = summary else {
+        return Ok(());
+    };
+    let meta = crate::detached::parse_summary_sig(sig).map_err(crate::Error::Pull)?;
+    sign.verify(summary, &meta).map(drop)
 }

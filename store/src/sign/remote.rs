@@ -1,18 +1,19 @@
-//! Which signatures a remote's commits must carry, as ostree 2022.7 reads its options:
-//! `sign-verify` (`true`: any type whose keys are configured, else the system's keys; or a
-//! list of types, each needing keys) and the keys, `verification-ed25519-key` (one base64
-//! public key) and `verification-ed25519-file` (a file of them, one a line).
+//! Which signatures a remote's commits (`sign-verify`) and summaries (`sign-verify-summary`)
+//! must carry, as ostree 2022.7 reads its options: `true` means every type, each with the
+//! keys configured for it (ed25519 without keys: the system's); a list of types means those,
+//! each needing keys. A type's keys are `verification-TYPE-key` (one key, inline) and
+//! `verification-TYPE-file` (a file of them, one a line).
 
-use super::ed25519::{self, Keyring, PublicKey};
+use super::{SignType, Verifier};
 use crate::gvariant::Value;
 use crate::{Error, ObjectId, Repo, Result};
 use std::path::Path;
 
-/// The check a pull applies to every commit of a remote with `sign-verify` on.
+/// The checks a remote asks for, on commits or on its summary.
 #[derive(Clone, Debug)]
 pub struct RemoteVerifier {
     remote: String,
-    keys: Keyring,
+    verifiers: Vec<Verifier>,
 }
 
 fn config_error(remote: &str, why: impl std::fmt::Display) -> Error {
@@ -20,33 +21,69 @@ fn config_error(remote: &str, why: impl std::fmt::Display) -> Error {
 }
 
 impl RemoteVerifier {
-    /// The remote's verifier, or None when its commits need no signature of this kind.
+    /// The remote's commit verifier (`sign-verify`), or None when its commits need no
+    /// signature of this framework.
     pub fn for_remote(repo: &Repo, remote: &str) -> Result<Option<RemoteVerifier>> {
-        // Summaries are not checked: refuse rather than pull what the remote meant to guard.
-        if let Some(v) = repo.remote_option(remote, "sign-verify-summary")?
-            && !matches!(v.as_str(), "" | "false" | "0")
-        {
-            return Err(config_error(
-                remote,
-                "sign-verify-summary is not supported (rostree does not check summary signatures)",
-            ));
-        }
-        let required = match repo.remote_option(remote, "sign-verify")?.as_deref() {
+        Self::from_option(repo, remote, "sign-verify")
+    }
+
+    /// The remote's summary verifier (`sign-verify-summary`), or None when its summary
+    /// needs no signature of this framework.
+    pub fn for_remote_summary(repo: &Repo, remote: &str) -> Result<Option<RemoteVerifier>> {
+        Self::from_option(repo, remote, "sign-verify-summary")
+    }
+
+    fn from_option(repo: &Repo, remote: &str, option: &str) -> Result<Option<RemoteVerifier>> {
+        let (types, required) = match repo.remote_option(remote, option)?.as_deref() {
             None | Some("" | "false" | "0") => return Ok(None),
-            // GKeyFile's truths: accept every type that has keys, or the system's keys.
-            Some("true" | "1") => false,
+            // GKeyFile's truths: accept every type, each with whatever keys it has.
+            Some("true" | "1") => (SignType::ALL.to_vec(), false),
             Some(list) => {
-                for name in list.split([';', ',']).filter(|s| !s.is_empty()) {
-                    super::check_type(name).map_err(|e| config_error(remote, e))?;
-                }
-                true
+                let types = list
+                    .split([';', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(|name| SignType::from_name(name).map_err(|e| config_error(remote, e)))
+                    .collect::<Result<Vec<_>>>()?;
+                (types, true)
             }
         };
-        let keys = load_keys(repo, remote, required)?;
+        let verifiers = types
+            .into_iter()
+            .map(|t| load_keys(repo, remote, t, required))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(RemoteVerifier {
             remote: remote.to_string(),
-            keys,
+            verifiers,
         }))
+    }
+
+    /// ostree's `_sign_verify_for_remote`: the first type whose signatures `meta` lists and
+    /// one of which verifies `data` wins; otherwise the first failure (with how many other
+    /// types failed), or `No signatures found` when `meta` lists none of these types.
+    pub fn verify(&self, data: &[u8], meta: &[(String, Value)]) -> Result<String> {
+        let mut first_error: Option<Error> = None;
+        let mut invalid = 0;
+        for verifier in &self.verifiers {
+            let key = verifier.sign_type().metadata_key();
+            let Some(sigs) = crate::detached::signatures(Some(meta), key) else {
+                continue;
+            };
+            match verifier.verify(data, Some(&sigs)) {
+                Ok(message) => return Ok(message),
+                Err(e) => {
+                    invalid += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            None => Err(Error::Sign("No signatures found".into())),
+            Some(e) if invalid > 1 => Err(Error::Sign(format!(
+                "({} other invalid signatures): {e}",
+                invalid - 1
+            ))),
+            Some(e) => Err(e),
+        }
     }
 
     /// Checks that the commit `id` (object bytes `commit_bytes`, detached metadata
@@ -69,46 +106,47 @@ impl RemoteVerifier {
                 "Can't verify commit without detached metadata".into(),
             ));
         };
-        let Some(sigs) = crate::detached::signatures(Some(meta), ed25519::METADATA_KEY) else {
-            return Err(refuse("Can't verify commit: No signatures found".into()));
-        };
-        self.keys
-            .verify(commit_bytes, Some(&sigs))
+        self.verify(commit_bytes, meta)
             .map_err(|e| refuse(format!("Can't verify commit: {e}")))
     }
 }
 
-/// The remote's ed25519 keys (`verification-ed25519-file`, then `-key`); with `required`,
-/// having neither is an error.
-fn load_keys(repo: &Repo, remote: &str, required: bool) -> Result<Keyring> {
-    let file = repo.remote_option(remote, "verification-ed25519-file")?;
-    let inline = repo.remote_option(remote, "verification-ed25519-key")?;
-    let mut keys = Keyring::default();
+/// A verifier of `sign_type` with the remote's keys for it (`verification-TYPE-file`, then
+/// `-key`); with `required`, having neither is an error.
+fn load_keys(repo: &Repo, remote: &str, sign_type: SignType, required: bool) -> Result<Verifier> {
+    let name = sign_type.name();
+    let file = repo.remote_option(remote, &format!("verification-{name}-file"))?;
+    let inline = repo.remote_option(remote, &format!("verification-{name}-key"))?;
+    let mut verifier = Verifier::new(sign_type);
     if file.is_none() && inline.is_none() {
         if required {
             return Err(config_error(
                 remote,
-                "No keys found for required signapi type ed25519",
+                format!("No keys found for required signapi type {name}"),
             ));
         }
-        return Ok(keys);
+        return Ok(verifier);
     }
     if let Some(path) = file {
-        keys.load_file(Path::new(&path)).map_err(|e| {
+        let loaded = match &mut verifier {
+            Verifier::Ed25519(ring) => ring.load_file(Path::new(&path)).map(drop),
+            // ostree's dummy type cannot load keys from a file.
+            Verifier::Dummy(_) => Err(Error::Sign("not implemented".into())),
+        };
+        loaded.map_err(|e| {
             config_error(
                 remote,
-                format!("Failed loading 'ed25519' keys from '{path}': {e}"),
+                format!("Failed loading '{name}' keys from '{path}': {e}"),
             )
         })?;
     }
     if let Some(text) = inline {
-        let key = PublicKey::from_base64(&text).map_err(|e| {
+        verifier.add_key(&text).map_err(|e| {
             config_error(
                 remote,
-                format!("Failed loading 'ed25519' keys from inline `verification-key`: {e}"),
+                format!("Failed loading '{name}' keys from inline `verification-key`: {e}"),
             )
         })?;
-        keys.add(key);
     }
-    Ok(keys)
+    Ok(verifier)
 }
