@@ -210,10 +210,23 @@ impl ContentCache {
         }
     }
 
-    /// Bare objects are read in place: with their metadata known, opening one is a single
-    /// `openat` (a `diff -r` opens every file).
+    /// Bare objects are read in place: with their metadata known, opening one is an
+    /// `openat` and an `fstat` (a `diff -r` opens every file). The size on disk must be the
+    /// one `stat` answered (which may come from a commit's metadata cache), so a damaged
+    /// object is never served cut short or extended.
     fn open_bare(&self, repo: &Repo, id: &ObjectId, meta: &FileMeta) -> Result<Data> {
-        let file = Arc::new(repo.open_plain_content(id)?);
+        let file = repo.open_plain_content(id)?;
+        let on_disk = file
+            .metadata()
+            .map_err(|e| Error::io(repo.object_path(id, ObjectType::File), e))?
+            .len();
+        if on_disk != meta.size {
+            return Err(corrupt(
+                id,
+                format!("{on_disk} bytes on disk, expected {}", meta.size),
+            ));
+        }
+        let file = Arc::new(file);
         if self.verify_bare && !self.verified.lock().contains(id) {
             self.exclusive(id, || -> Result<()> {
                 if self.verified.lock().contains(id) {

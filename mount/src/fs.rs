@@ -85,6 +85,8 @@ pub(crate) struct Tuning {
     pub(crate) passthrough: bool,
     /// Threads reading directory entries' metadata ahead (0: none).
     pub(crate) prefetch_threads: usize,
+    /// Use commits' persistent metadata caches, and build them when missing.
+    pub(crate) meta_cache: bool,
     pub(crate) meta: MetaBudgets,
     pub(crate) content: ContentBudgets,
 }
@@ -95,6 +97,7 @@ impl Default for Tuning {
             verify_bare: false,
             passthrough: true,
             prefetch_threads: 8,
+            meta_cache: true,
             meta: MetaBudgets::default(),
             content: ContentBudgets::default(),
         }
@@ -188,7 +191,7 @@ fn xattr_answer(data: Vec<u8>, size: u32) -> Result<XattrAnswer, Errno> {
 impl RostreeFs {
     /// A filesystem whose root is `root`; nothing is read until the kernel asks.
     pub(crate) fn new(repo: Repo, root: Kind, tuning: Tuning) -> Self {
-        let objects = Arc::new(Objects::new(repo, tuning.meta));
+        let objects = Arc::new(Objects::new(repo, tuning.meta, tuning.meta_cache));
         let prefetch = (tuning.prefetch_threads > 0)
             .then(|| Prefetcher::start(objects.clone(), tuning.prefetch_threads));
         RostreeFs {
@@ -210,6 +213,11 @@ impl RostreeFs {
 
     fn repo(&self) -> &Repo {
         &self.objects.repo
+    }
+
+    /// The mounted tree is commit `id`'s: its persistent metadata cache answers `stat`.
+    pub(crate) fn show_commit(&self, id: &ObjectId) {
+        self.objects.commit_caches.activate(id);
     }
 
     pub(crate) fn kind_of(&self, ino: u64) -> Result<Kind, Errno> {

@@ -24,6 +24,7 @@ mod content;
 mod error;
 mod fs;
 mod inode;
+mod meta_cache;
 mod ops;
 mod prefetch;
 mod session;

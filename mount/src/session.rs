@@ -122,6 +122,9 @@ pub struct MountSpec {
     /// Let the kernel read uncompressed content straight from the object files (FUSE
     /// passthrough, where the kernel and privileges allow).
     pub passthrough: bool,
+    /// Answer `stat` from commits' persistent metadata caches (`tmp/cache/rostree/meta/`),
+    /// building them in the background when missing.
+    pub meta_cache: bool,
     /// FUSE dispatch threads.
     pub threads: usize,
     /// `-o` options.
@@ -138,6 +141,7 @@ impl MountSpec {
             root,
             verify: false,
             passthrough: true,
+            meta_cache: true,
             threads,
             options: MountOptions::default(),
         }
@@ -220,6 +224,7 @@ pub fn mount(
     let tuning = Tuning {
         verify_bare: spec.verify,
         passthrough: spec.passthrough,
+        meta_cache: spec.meta_cache,
         ..Tuning::default()
     };
     // Block the termination signals before any thread starts (threads inherit the mask), so
@@ -230,6 +235,9 @@ pub fn mount(
         source: e.into(),
     })?;
     let fs = RostreeFs::new(repo, root, tuning);
+    if let Root::Commit(id) = spec.root {
+        fs.show_commit(&id);
+    }
 
     let mut config = Config::default();
     config.mount_options = spec.options.mount_options();

@@ -5,6 +5,7 @@
 
 use crate::cache::WeightedLru;
 use crate::inode::Kind;
+use crate::meta_cache::CommitCaches;
 use parking_lot::Mutex;
 use rostree_store::format::{DirMeta, FileHeader};
 use rostree_store::read::parse_dirtree;
@@ -100,7 +101,9 @@ impl Default for MetaBudgets {
 
 /// The repository with caches of parsed metadata.
 pub(crate) struct Objects {
-    pub(crate) repo: Repo,
+    pub(crate) repo: Arc<Repo>,
+    /// The persistent metadata caches of the commits shown.
+    pub(crate) commit_caches: CommitCaches,
     trees: Mutex<WeightedLru<ObjectId, Arc<Listing>>>,
     dirmetas: Mutex<WeightedLru<ObjectId, Arc<DirMeta>>>,
     files: Mutex<WeightedLru<ObjectId, Arc<FileMeta>>>,
@@ -108,9 +111,12 @@ pub(crate) struct Objects {
 }
 
 impl Objects {
-    /// Wraps `repo`; nothing is read yet.
-    pub(crate) fn new(repo: Repo, budgets: MetaBudgets) -> Self {
+    /// Wraps `repo`; nothing is read yet. With `meta_cache`, commits' persistent metadata
+    /// caches are used (and built when missing).
+    pub(crate) fn new(repo: Repo, budgets: MetaBudgets, meta_cache: bool) -> Self {
+        let repo = Arc::new(repo);
         Objects {
+            commit_caches: CommitCaches::new(repo.clone(), meta_cache),
             repo,
             trees: Mutex::new(WeightedLru::new(budgets.trees)),
             dirmetas: Mutex::new(WeightedLru::new(budgets.dirmetas)),
@@ -178,18 +184,21 @@ impl Objects {
         if let Some(m) = self.files.lock().get(id) {
             return Ok(m);
         }
-        // The metadata alone: a walk stats every file, and opening each would cost more
-        // system calls than the stat itself.
-        let (header, size) = self.repo.content_meta(id)?;
+        // The commit's cache, else the metadata alone: a walk stats every file, and
+        // opening each would cost more system calls than the stat itself.
+        let (header, size) = match self.commit_caches.get(id) {
+            Some(meta) => meta,
+            None => self.repo.content_meta(id)?,
+        };
         Ok(self.cache_file_meta(*id, header, size))
     }
 
-    /// Reads what `stat` of each entry needs into the caches, the metadata of all their
-    /// content objects at once (see [`Repo::content_meta_many`]: in archive mode the disk
-    /// gets every header read together). Errors are left for the request that needs the
-    /// entry to report, and never cached.
+    /// Reads what `stat` of each entry needs into the caches: from the commit's cache, else
+    /// the metadata of all their content objects at once (see [`Repo::content_meta_many`]:
+    /// in archive mode the disk gets every header read together). Errors are left for the
+    /// request that needs the entry to report, and never cached.
     pub(crate) fn warm(&self, entries: &[(Arc<str>, Kind)]) {
-        let missing: Vec<ObjectId> = {
+        let uncached: Vec<ObjectId> = {
             let files = self.files.lock();
             entries
                 .iter()
@@ -199,6 +208,15 @@ impl Objects {
                 })
                 .collect()
         };
+        let mut missing = Vec::with_capacity(uncached.len());
+        for id in uncached {
+            match self.commit_caches.get(&id) {
+                Some((header, size)) => {
+                    self.cache_file_meta(id, header, size);
+                }
+                None => missing.push(id),
+            }
+        }
         for (id, meta) in missing.iter().zip(self.repo.content_meta_many(&missing)) {
             if let Ok((header, size)) = meta {
                 self.cache_file_meta(*id, header, size);
@@ -219,8 +237,10 @@ impl Objects {
         meta
     }
 
-    /// A commit's root dirtree and dirmeta.
+    /// A commit's root dirtree and dirmeta (the commit is being shown: its metadata cache
+    /// is activated).
     pub(crate) fn commit_root(&self, id: &ObjectId) -> Result<(ObjectId, ObjectId)> {
+        self.commit_caches.activate(id);
         if let Some(r) = self.commits.lock().get(id) {
             return Ok(r);
         }

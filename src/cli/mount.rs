@@ -44,6 +44,10 @@ pub struct Args {
     /// directly (FUSE passthrough).
     #[arg(long)]
     no_passthrough: bool,
+    /// Neither read nor write the commit's metadata cache (`tmp/cache/rostree/meta/`): stat
+    /// every file from its object.
+    #[arg(long)]
+    no_meta_cache: bool,
     /// Threads serving requests.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -83,6 +87,7 @@ pub fn run(repo: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     spec.options = options;
     spec.verify = args.verify;
     spec.passthrough = !args.no_passthrough;
+    spec.meta_cache = !args.no_meta_cache;
     if let Some(n) = args.threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         spec.threads = n;

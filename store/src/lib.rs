@@ -23,6 +23,7 @@ pub mod ghash;
 pub mod gpg;
 pub mod gvariant;
 pub mod lock;
+pub mod meta_cache;
 pub mod mtree;
 pub mod object;
 pub mod prune;

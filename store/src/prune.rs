@@ -257,6 +257,9 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats, Failure> {
     let stats = delete_unreachable(repo, &reach, &candidates, opts)?;
     prune_static_deltas(repo)?;
     prune_summary_cache(repo)?;
+    // rostree's own: the metadata caches of commits just deleted.
+    repo.prune_meta_caches()
+        .map_err(|e| Failure(e.to_string()))?;
     Ok(stats)
 }
 
