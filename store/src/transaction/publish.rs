@@ -198,10 +198,10 @@ struct State {
     /// Objects handed to the publisher, and those published (or dropped by a failure).
     pushed: u64,
     published: u64,
-    /// The first failure, reported to the next caller; later callers learn only that one
-    /// happened.
+    /// The first failure, reported to the next caller, and its text for later callers: the
+    /// caller given the error may lose a race to report it, so theirs must say what failed.
     error: Option<Error>,
-    failed: bool,
+    failure: Option<String>,
     /// How many flushes wait: sync what there is at once, and link with every core. A count,
     /// so the first flush to finish does not take the urgency from another still waiting.
     flushing: usize,
@@ -212,10 +212,14 @@ struct State {
 
 impl State {
     fn fail(&mut self, e: Error) {
-        if !self.failed {
+        if self.failure.is_none() {
+            self.failure = Some(e.to_string());
             self.error = Some(e);
-            self.failed = true;
         }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
     }
 
     /// The failure to report, if any.
@@ -223,10 +227,10 @@ impl State {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if self.failed {
+        if let Some(why) = &self.failure {
             return Err(Error::io(
                 stage_path,
-                std::io::Error::other("an object failed to publish earlier"),
+                std::io::Error::other(format!("an object failed to publish earlier: {why}")),
             ));
         }
         Ok(())
@@ -307,7 +311,7 @@ impl Shared {
             // A transaction dropped without commit does not need its objects. After a failure
             // the transaction fails too; and a later `syncfs` can succeed although an earlier
             // one lost some of this batch's bytes (an error is reported once), so link nothing.
-            let abandon = state.closing || state.failed;
+            let abandon = state.closing || state.failed();
             drop(state);
             let result = if abandon {
                 Ok(())
@@ -382,8 +386,9 @@ impl Publisher {
                 Err(e) => {
                     // A syncer without its linker would never publish: fail every later
                     // call rather than let a flush wait forever.
-                    self.shared.state.lock().failed = true;
-                    return Err(e).at(&self.shared.target.stage_path);
+                    let e = Error::io(&self.shared.target.stage_path, e);
+                    self.shared.state.lock().failure = Some(e.to_string());
+                    return Err(e);
                 }
             }
         }
@@ -400,7 +405,7 @@ impl Publisher {
         // the open objects are ours, since only those are sure to be released.
         while OPEN_PENDING.load(Ordering::Relaxed) > shared.budget
             && state.pushed > state.published
-            && !state.failed
+            && !state.failed()
         {
             shared.published.wait(&mut state);
         }
@@ -419,7 +424,7 @@ impl Publisher {
         let goal = state.pushed;
         state.flushing += 1;
         shared.written.notify_one();
-        while state.published < goal && !state.failed {
+        while state.published < goal && !state.failed() {
             shared.published.wait(&mut state);
         }
         state.flushing -= 1;
@@ -493,12 +498,12 @@ mod tests {
             .unwrap();
         let err = publisher.flush().unwrap_err().to_string();
         assert!(err.contains("objects/aa"), "{err}");
-        assert!(
-            publisher
-                .push(object(&stage, "cc/later.file").unwrap())
-                .is_err()
-        );
-        assert!(publisher.flush().is_err());
+        // Later callers are told what failed, too.
+        let later = publisher.push(object(&stage, "cc/later.file").unwrap());
+        let err = later.err().unwrap().to_string();
+        assert!(err.contains("objects/aa"), "{err}");
+        let err = publisher.flush().unwrap_err().to_string();
+        assert!(err.contains("objects/aa"), "{err}");
         assert!(!objdir.join("cc").exists());
     }
 }
