@@ -52,9 +52,9 @@ pub fn set_pinned(sysroot: &Sysroot, index: i64, pinned: bool) -> anyhow::Result
 }
 
 /// `admin set-origin`: adds the remote if it is not configured (with `options` as `KEY=VALUE`
-/// strings; in the repository config, or on a booted system in `/etc/ostree/remotes.d`), then points deployment `index`'s origin at
-/// `REMOTE:BRANCH` (default: the ref of its current origin). The new origin has only the
-/// refspec, as ostree writes it.
+/// strings; in the repository config, or on a booted system in `/etc/ostree/remotes.d`),
+/// then points deployment `index`'s origin at `REMOTE:BRANCH` (default: the ref of its
+/// current origin). The new origin has only the refspec, as ostree writes it.
 pub fn set_origin(
     sysroot: &mut Sysroot,
     index: Option<i64>,

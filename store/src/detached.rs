@@ -9,7 +9,7 @@
 
 use crate::format::{metadata_in_dict_order, metadata_value};
 use crate::gvariant::{Type, Value};
-use crate::{Error, ObjectId, Repo, Result};
+use crate::{Error, IoContext, ObjectId, Repo, Result};
 
 /// Detached metadata: `a{sv}` pairs in stored order.
 pub type Metadata = Vec<(String, Value)>;
@@ -113,7 +113,7 @@ impl Repo {
         sign: impl FnOnce(&[u8]) -> Result<Vec<(&'static str, Vec<u8>)>>,
     ) -> Result<()> {
         let summary_path = self.path().join("summary");
-        let summary = std::fs::read(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
+        let summary = std::fs::read(&summary_path).at(&summary_path)?;
         let sig_path = self.path().join(SUMMARY_SIG);
         let mut meta = match std::fs::read(&sig_path) {
             Ok(bytes) => parse_summary_sig(&bytes).map_err(|why| Error::invalid(&sig_path, why))?,

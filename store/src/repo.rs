@@ -2,7 +2,7 @@
 
 use crate::config::KeyFile;
 use crate::fsutil::{self, ensure_dir_at, open_dir, open_dir_at, read_file_at};
-use crate::{Error, ObjectId, ObjectType, Result};
+use crate::{Error, IoContext, ObjectId, ObjectType, Result};
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -319,7 +319,7 @@ pub(crate) fn read_system_remotes(dir: &Path) -> Result<Vec<(PathBuf, KeyFile)>>
     files
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let text = std::fs::read_to_string(&path).at(&path)?;
             let keyfile = KeyFile::parse(&text)
                 .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
             Ok((path, keyfile))

@@ -284,6 +284,7 @@ pub fn run_command(command: &mut Command) -> Result<String, String> {
     Err(format!("{} ({})", tail.join(" / "), out.status))
 }
 
+/// Creates `dir` and its parents (panicking with its path if it cannot); returns it.
 pub fn make_dir(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
     dir.to_path_buf()

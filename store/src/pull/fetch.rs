@@ -7,7 +7,7 @@
 //! waiting for an answer or reading a body. A 404 is `Ok(None)`: the caller decides whether
 //! absence is an error.
 
-use crate::{Error, Result};
+use crate::{Error, IoContext, Result};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,7 +47,7 @@ impl TlsOptions {
     fn config(&self) -> Result<ureq::tls::TlsConfig> {
         let mut builder = ureq::tls::TlsConfig::builder().disable_verification(self.permissive);
         if let Some(path) = &self.ca_path {
-            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let pem = std::fs::read(path).at(path)?;
             let mut certs = Vec::new();
             for item in ureq::tls::parse_pem(&pem) {
                 match item {

@@ -2,7 +2,7 @@
 //! `[remote "NAME"]` with `url`, optional `branches=a;b;`, `gpg-verify` and other options.
 
 use crate::config::KeyFile;
-use crate::{Error, Repo, Result};
+use crate::{Error, IoContext, Repo, Result};
 use std::path::{Path, PathBuf};
 
 /// A configured remote.
@@ -256,7 +256,7 @@ impl Repo {
     /// Writes `SYSTEM_REMOTES_DIR/NAME.conf` durably, creating the directory as ostree does.
     fn write_system_remote(&mut self, name: &str, config: &KeyFile) -> Result<()> {
         let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).at(dir)?;
         let dirfd = crate::fsutil::open_dir(dir)?;
         let file = format!("{name}.conf");
         let text = config.to_text();
@@ -277,7 +277,7 @@ impl Repo {
     /// file.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<()> {
         if let Some(path) = self.system_remote_file(name) {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            std::fs::remove_file(&path).at(&path)?;
             let dir = Path::new(crate::repo::SYSTEM_REMOTES_DIR);
             self.system_remotes = Some(crate::repo::read_system_remotes(dir)?);
         } else {

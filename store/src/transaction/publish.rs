@@ -198,12 +198,13 @@ struct State {
     /// Objects handed to the publisher, and those published (or dropped by a failure).
     pushed: u64,
     published: u64,
-    /// The first failure, reported to the next caller; later callers learn only that one
-    /// happened.
+    /// The first failure, reported to the next caller, and its text for later callers: the
+    /// caller given the error may lose a race to report it, so theirs must say what failed.
     error: Option<Error>,
-    failed: bool,
-    /// A flush waits: link with every core.
-    urgent: bool,
+    failure: Option<String>,
+    /// How many flushes wait: sync what there is at once, and link with every core. A count,
+    /// so the first flush to finish does not take the urgency from another still waiting.
+    flushing: usize,
     /// The syncer has stopped: the linker stops once `synced` is empty.
     syncer_done: bool,
     closing: bool,
@@ -211,10 +212,14 @@ struct State {
 
 impl State {
     fn fail(&mut self, e: Error) {
-        if !self.failed {
+        if self.failure.is_none() {
+            self.failure = Some(e.to_string());
             self.error = Some(e);
-            self.failed = true;
         }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
     }
 
     /// The failure to report, if any.
@@ -222,10 +227,10 @@ impl State {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if self.failed {
+        if let Some(why) = &self.failure {
             return Err(Error::io(
                 stage_path,
-                std::io::Error::other("an object failed to publish earlier"),
+                std::io::Error::other(format!("an object failed to publish earlier: {why}")),
             ));
         }
         Ok(())
@@ -263,7 +268,7 @@ impl Shared {
             while !state.closing
                 && (state.written.is_empty()
                     || (state.written.len() < self.min_batch
-                        && !state.urgent
+                        && state.flushing == 0
                         && since.elapsed() < MAX_DELAY))
             {
                 self.written.wait_for(&mut state, MAX_DELAY);
@@ -302,10 +307,12 @@ impl Shared {
             let Some(mut batch) = state.synced.pop_front() else {
                 break;
             };
-            let parallel = state.urgent;
-            let abandon = state.closing;
+            let parallel = state.flushing > 0;
+            // A transaction dropped without commit does not need its objects. After a failure
+            // the transaction fails too; and a later `syncfs` can succeed although an earlier
+            // one lost some of this batch's bytes (an error is reported once), so link nothing.
+            let abandon = state.closing || state.failed();
             drop(state);
-            // A transaction dropped without commit does not need its objects.
             let result = if abandon {
                 Ok(())
             } else {
@@ -371,11 +378,19 @@ impl Publisher {
             ("rostree-link", Shared::linker as fn(&Shared)),
         ] {
             let shared = Arc::clone(&self.shared);
-            let handle = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || run(&shared))
-                .at(&self.shared.target.stage_path)?;
-            threads.push(handle);
+                .spawn(move || run(&shared));
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    // A syncer without its linker would never publish: fail every later
+                    // call rather than let a flush wait forever.
+                    let e = Error::io(&self.shared.target.stage_path, e);
+                    self.shared.state.lock().failure = Some(e.to_string());
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -390,7 +405,7 @@ impl Publisher {
         // the open objects are ours, since only those are sure to be released.
         while OPEN_PENDING.load(Ordering::Relaxed) > shared.budget
             && state.pushed > state.published
-            && !state.failed
+            && !state.failed()
         {
             shared.published.wait(&mut state);
         }
@@ -407,12 +422,12 @@ impl Publisher {
         let shared = &self.shared;
         let mut state = shared.state.lock();
         let goal = state.pushed;
-        state.urgent = true;
+        state.flushing += 1;
         shared.written.notify_one();
-        while state.published < goal && !state.failed {
+        while state.published < goal && !state.failed() {
             shared.published.wait(&mut state);
         }
-        state.urgent = false;
+        state.flushing -= 1;
         state.check(&shared.target.stage_path)
     }
 
@@ -429,5 +444,66 @@ impl Drop for Publisher {
         for handle in self.threads.get_mut().drain(..) {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{Mode, OFlags};
+
+    /// A fresh folder under the temporary folder, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// An anonymous file in `stage` to publish as `objects/<rel>`; None without `O_TMPFILE`.
+    fn object(stage: &OwnedFd, rel: &str) -> Option<PendingObject> {
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(stage, ".", flags, Mode::from_raw_mode(0o644)).ok()?;
+        Some(PendingObject::new(rel.to_string(), fd))
+    }
+
+    #[test]
+    fn a_failed_link_fails_the_flush_and_every_later_call() {
+        let unique = format!(
+            "rostree-publish-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        );
+        let root = Scratch(std::env::temp_dir().join(unique));
+        let (stage_path, objdir) = (root.0.join("stage"), root.0.join("objects"));
+        std::fs::create_dir_all(&stage_path).unwrap();
+        std::fs::create_dir_all(&objdir).unwrap();
+        // A file where the folder `objects/aa` belongs: nothing can be linked into it.
+        std::fs::write(objdir.join("aa"), b"").unwrap();
+        let stage = fsutil::open_dir(&stage_path).unwrap();
+        let objects = fsutil::open_dir(&objdir).unwrap();
+        let publisher =
+            Publisher::new(&stage, stage_path, &objects, objdir.clone(), false).unwrap();
+        let Some(good) = object(&stage, "bb/good.file") else {
+            eprintln!("skipped: the temporary folder's filesystem has no O_TMPFILE");
+            return;
+        };
+        publisher.push(good).unwrap();
+        publisher.flush().unwrap();
+        assert!(objdir.join("bb/good.file").is_file());
+
+        publisher
+            .push(object(&stage, "aa/bad.file").unwrap())
+            .unwrap();
+        let err = publisher.flush().unwrap_err().to_string();
+        assert!(err.contains("objects/aa"), "{err}");
+        // Later callers are told what failed, too.
+        let later = publisher.push(object(&stage, "cc/later.file").unwrap());
+        let err = later.err().unwrap().to_string();
+        assert!(err.contains("objects/aa"), "{err}");
+        let err = publisher.flush().unwrap_err().to_string();
+        assert!(err.contains("objects/aa"), "{err}");
+        assert!(!objdir.join("cc").exists());
     }
 }
