@@ -4,14 +4,13 @@
 //!
 //! Run with `cargo bench --bench compare` (env `ROSTREE_BENCH_FILES`, default 20000,
 //! `ROSTREE_BENCH_RUNS`, default 3, and `ROSTREE_BENCH_DIR`, the folder to work in, default
-//! the temporary folder).
+//! the temporary folder; `ROSTREE_BENCH_BIN`, another `rostree` build to measure).
 //!
 //! Run it on a quiet machine, and not within ~6 minutes of a mass deletion on the same
 //! filesystem (another benchmark's clean-up, a test suite): ext4 without a journal skips
 //! recently freed inodes by scanning past each of them on every inode allocation, which
 //! can double both tools' commit times (perf shows `recently_deleted` at the top).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -45,7 +44,7 @@ fn best_of<S, O>(
 fn main() {
     let files = env_num("ROSTREE_BENCH_FILES", 20_000);
     let runs = env_num("ROSTREE_BENCH_RUNS", 3);
-    let rostree = PathBuf::from(env!("CARGO_BIN_EXE_rostree"));
+    let rostree = support::rostree_bin();
     let rostree = rostree.to_str().unwrap();
     let ostree = "ostree";
     let base = support::work_dir("rostree-bench");

@@ -360,10 +360,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let b = Bench {
-        rostree: std::env::var_os("ROSTREE_BENCH_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_rostree")),
-            PathBuf::from,
-        ),
+        rostree: support::rostree_bin(),
         base: base.clone(),
         runs,
         serial: std::cell::Cell::new(0),

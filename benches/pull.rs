@@ -4,13 +4,14 @@
 //! then the bytes an incremental pull (1% of the files changed) transfers against a full
 //! one, counted from nginx's access log.
 //!
-//! Run with `cargo bench --bench pull` (env `ROSTREE_BENCH_FILES`, default 20000).
+//! Run with `cargo bench --bench pull` (env `ROSTREE_BENCH_FILES`, default 20000;
+//! `ROSTREE_BENCH_BIN`, another `rostree` build to measure; `ROSTREE_BENCH_DIR`).
 
 #[path = "../tests/common/nginx.rs"]
 #[allow(dead_code)]
 mod nginx;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -42,7 +43,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let rostree = PathBuf::from(env!("CARGO_BIN_EXE_rostree"));
+    let rostree = support::rostree_bin();
     let rostree = rostree.to_str().unwrap();
     let ostree = "ostree";
     let base = support::work_dir("rostree-bench-pull");

@@ -33,6 +33,15 @@ pub fn work_dir(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// The `rostree` to measure: `$ROSTREE_BENCH_BIN` (another build, e.g. an older commit's),
+/// else this one.
+pub fn rostree_bin() -> std::path::PathBuf {
+    match std::env::var_os("ROSTREE_BENCH_BIN") {
+        Some(bin) if !bin.is_empty() => bin.into(),
+        _ => env!("CARGO_BIN_EXE_rostree").into(),
+    }
+}
+
 /// The machine's load average, printed beside the numbers: a busy machine skews them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
