@@ -95,14 +95,8 @@ fn generate_repo(path: &Path) {
         .write_meta(ObjectType::DirTree, &root.to_bytes())
         .unwrap();
     let commit = Commit {
-        metadata: vec![],
-        parent: None,
-        related: vec![],
         subject: "100,000 files".into(),
-        body: String::new(),
-        timestamp: 0,
-        root_tree,
-        root_meta: meta,
+        ..Commit::of_tree(root_tree, meta)
     };
     let commit = rostree_store::commit::write_commit(&tx, &commit).unwrap();
     tx.set_ref(None, "main", Some(commit));

@@ -83,14 +83,8 @@ fn fixture(mode: RepoMode) -> Fixture {
         .write_meta(ObjectType::DirTree, &root.to_bytes())
         .unwrap();
     let commit = Commit {
-        metadata: vec![],
-        parent: None,
-        related: vec![],
         subject: "s".into(),
-        body: String::new(),
-        timestamp: 0,
-        root_tree,
-        root_meta: meta_id,
+        ..Commit::of_tree(root_tree, meta_id)
     };
     let commit = rostree_store::commit::write_commit(&tx, &commit).unwrap();
     tx.set_ref(None, "main", Some(commit));

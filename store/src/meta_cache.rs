@@ -658,16 +658,7 @@ mod tests {
             let root_tree = tx
                 .write_meta(ObjectType::DirTree, &root.to_bytes())
                 .unwrap();
-            let commit = Commit {
-                metadata: vec![],
-                parent: None,
-                related: vec![],
-                subject: String::new(),
-                body: String::new(),
-                timestamp: 0,
-                root_tree,
-                root_meta: meta,
-            };
+            let commit = Commit::of_tree(root_tree, meta);
             let commit = crate::commit::write_commit(&tx, &commit).unwrap();
             tx.commit().unwrap();
 

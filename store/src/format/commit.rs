@@ -26,6 +26,21 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// A commit of the tree `root_tree` (metadata `root_meta`) and nothing else: no parent,
+    /// no metadata, an empty subject, timestamp 0. Set the rest with struct update syntax.
+    pub fn of_tree(root_tree: ObjectId, root_meta: ObjectId) -> Commit {
+        Commit {
+            metadata: vec![],
+            parent: None,
+            related: vec![],
+            subject: String::new(),
+            body: String::new(),
+            timestamp: 0,
+            root_tree,
+            root_meta,
+        }
+    }
+
     /// The serialized object.
     pub fn to_bytes(&self) -> Vec<u8> {
         let ay = |b: &[u8]| Value::Bytes(b.to_vec());
