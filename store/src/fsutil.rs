@@ -44,6 +44,13 @@ pub fn ensure_dir_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<()> {
     }
 }
 
+/// Opens the directory `name` in `dir`, creating it (mode 0755) first unless it exists.
+pub fn ensure_open_dir_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<OwnedFd> {
+    let dir = dir.as_fd();
+    ensure_dir_at(dir, name, shown)?;
+    open_dir_at(dir, name, shown)
+}
+
 /// Reads a whole file relative to `dir`; `Ok(None)` when it does not exist.
 pub fn read_file_at(dir: impl AsFd, name: &str, shown: &Path) -> Result<Option<Vec<u8>>> {
     let fd = match rustix::fs::openat(

@@ -109,8 +109,7 @@ impl Repo {
     pub fn begin(&self) -> Result<Transaction<'_>> {
         let lock = self.lock(LockKind::Shared)?;
         let tmp_path = self.path().join("tmp");
-        fsutil::ensure_dir_at(&self.root, "tmp", &tmp_path)?;
-        let tmp = fsutil::open_dir_at(&self.root, "tmp", &tmp_path)?;
+        let tmp = fsutil::ensure_open_dir_at(&self.root, "tmp", &tmp_path)?;
         let prefix = format!("staging-{}-", boot_id());
         remove_abandoned_stages(&tmp, &tmp_path)?;
         let stage_name = fsutil::unique_tmp_name(&format!("{prefix}rostree-"));
@@ -674,8 +673,7 @@ impl<'r> Transaction<'r> {
         named.par_iter().try_for_each(|byte| -> Result<()> {
             let name = format!("{byte:02x}");
             let sub = fsutil::open_dir_at(&self.stage, &name, &self.stage_path(&name))?;
-            fsutil::ensure_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
-            let dest = fsutil::open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
+            let dest = fsutil::ensure_open_dir_at(&self.repo.objects, &name, &objdir.join(&name))?;
             for (file, _) in fsutil::list_dir(&sub, &self.stage_path(&name))? {
                 rustix::fs::renameat(&sub, file.as_str(), &dest, file.as_str())
                     .at(objdir.join(&name).join(&file))?;

@@ -150,9 +150,7 @@ impl Target {
 
     /// Opens `objects/<name>`, creating it if needed.
     fn open_objects_dir(&self, name: &str) -> Result<OwnedFd> {
-        let path = self.objdir.join(name);
-        fsutil::ensure_dir_at(&self.objects, name, &path)?;
-        fsutil::open_dir_at(&self.objects, name, &path)
+        fsutil::ensure_open_dir_at(&self.objects, name, &self.objdir.join(name))
     }
 }
 
