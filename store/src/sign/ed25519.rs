@@ -36,6 +36,21 @@ fn decode_base64(text: &str) -> std::result::Result<Vec<u8>, String> {
         .map_err(|e| format!("not base64 ({e})"))
 }
 
+/// A malformed `kind` ("secret" or "public") key. The key itself is never repeated: it
+/// might be a secret given by mistake.
+fn key_error(kind: &str, why: &str) -> Error {
+    sign_error(format!("Incorrect ed25519 {kind} key: {why}"))
+}
+
+/// The `N` bytes a base64 `kind` key must decode to.
+fn decode_key<const N: usize>(text: &str, kind: &str) -> Result<[u8; N]> {
+    let bytes = decode_base64(text).map_err(|why| key_error(kind, &why))?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| key_error(kind, &format!("{} bytes, expected {N}", bytes.len())))
+}
+
 /// A secret key to sign with.
 pub struct SecretKey(SigningKey);
 
@@ -43,15 +58,15 @@ impl SecretKey {
     /// Reads a secret key as ostree takes it: base64 of libsodium's 64 bytes. The key is
     /// never repeated in the error.
     pub fn from_base64(text: &str) -> Result<SecretKey> {
-        let bad = |why: String| sign_error(format!("Incorrect ed25519 secret key: {why}"));
-        let bytes = decode_base64(text).map_err(bad)?;
-        let pair: [u8; 64] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| bad(format!("{} bytes, expected 64", bytes.len())))?;
+        let pair: [u8; 64] = decode_key(text, "secret")?;
         SigningKey::from_keypair_bytes(&pair)
             .map(SecretKey)
-            .map_err(|_| bad("its last 32 bytes are not the public key of its first 32".into()))
+            .map_err(|_| {
+                key_error(
+                    "secret",
+                    "its last 32 bytes are not the public key of its first 32",
+                )
+            })
     }
 
     /// Builds a key from libsodium's 64 secret-key bytes.
@@ -109,15 +124,10 @@ impl PublicKey {
     /// Reads a public key as ostree takes it: base64 of 32 bytes, a point of the curve. The
     /// text is not repeated in the error: it might be a secret key given by mistake.
     pub fn from_base64(text: &str) -> Result<PublicKey> {
-        let bad = |why: String| sign_error(format!("Incorrect ed25519 public key: {why}"));
-        let bytes = decode_base64(text).map_err(bad)?;
-        let raw: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| bad(format!("{} bytes, expected 32", bytes.len())))?;
+        let raw: [u8; 32] = decode_key(text, "public")?;
         VerifyingKey::from_bytes(&raw)
             .map(PublicKey)
-            .map_err(|_| bad("not a point of the curve".into()))
+            .map_err(|_| key_error("public", "not a point of the curve"))
     }
 
     /// Reads a public key, or a secret key whose public half is taken.
